@@ -1,0 +1,1 @@
+"""Command-line tools: eshkol, eshkol-opt, eshkol-translate."""

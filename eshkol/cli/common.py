@@ -1,0 +1,42 @@
+"""What every tool shares: turning errors into diagnostics and exit status 1."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable
+
+import click
+
+from eshkol.syntax.diagnostics import EshkolError
+
+
+def report_errors(fn: Callable) -> Callable:
+    """Run a command body; print diagnostics (never a traceback) and exit 1 on failure."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EshkolError as e:
+            sys.stdout.flush()
+            print(e.render(), file=sys.stderr)
+            sys.exit(1)
+        except RecursionError:
+            sys.stdout.flush()
+            print("error: program nesting too deep for the compiler", file=sys.stderr)
+            sys.exit(1)
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as e:  # a compiler bug: say so plainly, without a traceback
+            sys.stdout.flush()
+            msg = str(e).strip().splitlines()
+            print(f"error: internal compiler error: {type(e).__name__}: {msg[0] if msg else ''}",
+                  file=sys.stderr)
+            sys.exit(1)
+
+    return wrapper
+
+
+OPT_LEVEL = click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True,
+                         help="LLVM optimisation level.")

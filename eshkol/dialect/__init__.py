@@ -1,0 +1,1 @@
+"""The ``eshkol`` MLIR dialect: IRDL definition, typed builders and the primitive registry."""

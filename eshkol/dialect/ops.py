@@ -1,0 +1,183 @@
+"""Typed builders for the eshkol dialect: the only module that spells eshkol op names.
+
+Builders insert at the current ``ir.InsertionPoint`` and take an ``ir.Location``; ops print in
+generic form (the dialect is defined in IRDL, eshkol.irdl.mlir).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from mlir import ir
+from mlir.dialects import irdl
+
+from eshkol.syntax.diagnostics import Loc
+
+# Op names, for passes that match on them (they compare against these, never spell them).
+CONST_INT = "eshkol.const_int"
+CONST_FLOAT = "eshkol.const_float"
+CONST_IMM = "eshkol.const_imm"
+CONST_STRING = "eshkol.const_string"
+CONST_SYMBOL = "eshkol.const_symbol"
+GLOBAL = "eshkol.global"
+GLOBAL_REF = "eshkol.global_ref"
+GLOBAL_SET = "eshkol.global_set"
+MAKE_CLOSURE = "eshkol.make_closure"
+CLOSURE_REF = "eshkol.closure_ref"
+CLOSURE_SET = "eshkol.closure_set"
+BOX = "eshkol.box"
+UNBOX = "eshkol.unbox"
+SET_BOX = "eshkol.set_box"
+CALL = "eshkol.call"
+TAIL_CALL = "eshkol.tail_call"
+PRIM = "eshkol.prim"
+PRIM_REF = "eshkol.prim_ref"
+TRUTHY = "eshkol.truthy"
+IS_DEFAULT = "eshkol.is_default"
+
+# Function attributes on func.func ops that implement Eshkol procedures.
+ATTR_NAME = "eshkol.name"      # the procedure's print name (string)
+ATTR_NREQ = "eshkol.nreq"      # required parameters (i64)
+ATTR_NOPT = "eshkol.nopt"      # optional parameters (i64)
+ATTR_REST = "eshkol.rest"      # has a rest parameter (bool)
+ATTR_ENTRY = "eshkol.entry"    # unit: the module's top-level code
+
+IMM_KINDS = ("bool", "char", "nil", "void", "default")
+
+
+def make_context() -> ir.Context:
+    """A context with the eshkol dialect (and the upstream dialects) loaded."""
+    ctx = ir.Context()
+    ctx.allow_unregistered_dialects = False
+    text = resources.files("eshkol.dialect").joinpath("eshkol.irdl.mlir").read_text()
+    with ctx, ir.Location.unknown():
+        irdl.load_dialects(ir.Module.parse(text))
+    return ctx
+
+
+def value_type() -> ir.Type:
+    """``!eshkol.value`` in the current context."""
+    return ir.Type.parse("!eshkol.value")
+
+
+def location(loc: Loc | None) -> ir.Location:
+    """An MLIR file location for a source location."""
+    if loc is None or loc.line < 1:
+        return ir.Location.unknown()
+    return ir.Location.file(loc.file, loc.line, loc.col)
+
+
+def _op(name: str, loc: Loc | None, operands: list[ir.Value] = (), attrs: dict | None = None,
+        result: bool = True, result_type: ir.Type | None = None) -> ir.Operation:
+    results = [result_type or value_type()] if result else []
+    return ir.Operation.create(name, results=results, operands=list(operands),
+                               attributes=attrs or {}, loc=location(loc))
+
+
+def _i64(n: int) -> ir.Attribute:
+    return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), n)
+
+
+def _str(s: str) -> ir.Attribute:
+    return ir.StringAttr.get(s)
+
+
+def _sym(s: str) -> ir.Attribute:
+    return ir.FlatSymbolRefAttr.get(s)
+
+
+def const_int(n: int, loc: Loc | None = None) -> ir.Value:
+    """A fixnum constant (``n`` must fit in 64 bits)."""
+    return _op(CONST_INT, loc, attrs={"value": _i64(n)}).result
+
+
+def const_float(x: float, loc: Loc | None = None) -> ir.Value:
+    """A flonum constant."""
+    return _op(CONST_FLOAT, loc, attrs={"value": ir.FloatAttr.get_f64(x)}).result
+
+
+def const_imm(kind: str, value: int = 0, loc: Loc | None = None) -> ir.Value:
+    """A boolean, character or special immediate (see IMM_KINDS)."""
+    assert kind in IMM_KINDS, kind
+    return _op(CONST_IMM, loc, attrs={"kind": _str(kind), "value": _i64(value)}).result
+
+
+def const_string(s: str, loc: Loc | None = None) -> ir.Value:
+    """A literal (immutable) string."""
+    return _op(CONST_STRING, loc, attrs={"value": _str(s)}).result
+
+
+def const_symbol(name: str, loc: Loc | None = None) -> ir.Value:
+    """An interned symbol."""
+    return _op(CONST_SYMBOL, loc, attrs={"value": _str(name)}).result
+
+
+def global_decl(sym: str, loc: Loc | None = None) -> ir.Operation:
+    """Declare the top-level variable ``sym`` (at module level)."""
+    return _op(GLOBAL, loc, attrs={"sym_name": _str(sym)}, result=False)
+
+
+def global_ref(sym: str, loc: Loc | None = None) -> ir.Value:
+    """Read a global; an error at run time if it is still undefined."""
+    return _op(GLOBAL_REF, loc, attrs={"name": _sym(sym)}).result
+
+
+def global_set(sym: str, value: ir.Value, define: bool, loc: Loc | None = None) -> ir.Operation:
+    """``define`` (define=True) or ``set!`` of a global."""
+    return _op(GLOBAL_SET, loc, [value], {"name": _sym(sym), "kind": _str("define" if define else "set")},
+               result=False)
+
+
+def make_closure(callee: str, captured: list[ir.Value], loc: Loc | None = None) -> ir.Value:
+    """A closure of function ``callee`` capturing ``captured``."""
+    return _op(MAKE_CLOSURE, loc, captured, {"callee": _sym(callee)}).result
+
+
+def closure_ref(self_value: ir.Value, index: int, loc: Loc | None = None) -> ir.Value:
+    """Captured value ``index`` of closure ``self_value``."""
+    return _op(CLOSURE_REF, loc, [self_value], {"index": _i64(index)}).result
+
+
+def closure_set(closure: ir.Value, index: int, value: ir.Value, loc: Loc | None = None) -> ir.Operation:
+    """Store captured slot ``index`` (to tie letrec knots)."""
+    return _op(CLOSURE_SET, loc, [closure, value], {"index": _i64(index)}, result=False)
+
+
+def box(value: ir.Value, loc: Loc | None = None) -> ir.Value:
+    """A fresh mutable box holding ``value``."""
+    return _op(BOX, loc, [value]).result
+
+
+def unbox(b: ir.Value, loc: Loc | None = None) -> ir.Value:
+    """The contents of box ``b``."""
+    return _op(UNBOX, loc, [b]).result
+
+
+def set_box(b: ir.Value, value: ir.Value, loc: Loc | None = None) -> ir.Operation:
+    """Store into box ``b``."""
+    return _op(SET_BOX, loc, [b, value], result=False)
+
+
+def call(fn: ir.Value, args: list[ir.Value], loc: Loc | None = None, tail: bool = False) -> ir.Value:
+    """Call procedure ``fn``; a tail call must be followed by returning its result."""
+    return _op(TAIL_CALL if tail else CALL, loc, [fn, *args]).result
+
+
+def prim(name: str, args: list[ir.Value], loc: Loc | None = None) -> ir.Value:
+    """Apply registry primitive ``name``."""
+    return _op(PRIM, loc, args, {"name": _str(name)}).result
+
+
+def prim_ref(name: str, loc: Loc | None = None) -> ir.Value:
+    """Primitive ``name`` as a procedure value."""
+    return _op(PRIM_REF, loc, attrs={"name": _str(name)}).result
+
+
+def truthy(v: ir.Value, loc: Loc | None = None) -> ir.Value:
+    """i1: whether ``v`` is anything but #f."""
+    return _op(TRUTHY, loc, [v], result_type=ir.IntegerType.get_signless(1)).result
+
+
+def is_default(v: ir.Value, loc: Loc | None = None) -> ir.Value:
+    """i1: whether optional parameter value ``v`` was left out by the caller."""
+    return _op(IS_DEFAULT, loc, [v], result_type=ir.IntegerType.get_signless(1)).result

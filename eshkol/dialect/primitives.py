@@ -1,0 +1,172 @@
+"""The primitive registry: every builtin procedure is declared here once.
+
+An entry gives the Eshkol name, the arity, the C runtime function that implements it (the CPU
+lowering's rule), an optional inline fast path, and how calls with other argument counts
+reduce to it. The expander resolves names here, the frontend emits ``eshkol.prim`` with the
+entry's name, and each target lowers by looking the entry up; no stage keeps its own list.
+
+C calling convention (runtime_c/prims.c): fixed arity k <= 2 is
+``esk_value esk_prim_C(const char *loc, esk_value a, esk_value b)``; k >= 3 or variadic is
+``esk_value esk_prim_C(const char *loc, int64_t argc, esk_value *argv)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One builtin procedure."""
+
+    name: str                 # the Eshkol name (also the eshkol.prim `name` attribute)
+    cname: str                # C symbol is esk_prim_<cname>
+    min_args: int
+    max_args: int | None      # None: variadic
+    fast: str | None = None   # inline fast path in lower/fastpaths.py (CPU target)
+    # n-ary reduction when called with a count other than 2: 'assoc' folds left with `binary`
+    # from `identity`; 'left' folds from the first argument (one argument: `unary`);
+    # 'chain' compares neighbours pairwise and ands the results.
+    nary: str | None = None
+    binary: str | None = None
+    unary: str | None = None
+    identity: int | None = None
+
+    @property
+    def argv_convention(self) -> bool:
+        """True when the C function takes (loc, argc, argv) instead of values."""
+        return self.max_args is None or self.max_args >= 3 or self.min_args != self.max_args
+
+    def accepts(self, n: int) -> bool:
+        """Whether ``n`` arguments is a valid call."""
+        return n >= self.min_args and (self.max_args is None or n <= self.max_args)
+
+    def arity_text(self) -> str:
+        """Human-readable arity for error messages."""
+        if self.max_args is None:
+            return f"at least {self.min_args}"
+        if self.min_args == self.max_args:
+            return str(self.min_args)
+        return f"{self.min_args} to {self.max_args}"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def prim(name: str, cname: str, min_args: int, max_args: int | None = -1, **kw) -> None:
+    """Register a primitive; ``max_args`` defaults to ``min_args`` (fixed arity)."""
+    PRIMITIVES[name] = Primitive(name, cname, min_args, min_args if max_args == -1 else max_args, **kw)
+
+
+def lookup(name: str) -> Primitive | None:
+    """The primitive called ``name``, if any."""
+    return PRIMITIVES.get(name)
+
+
+# ---- numbers -------------------------------------------------------------------------------
+# Binary forms (the names starting with '%' are internal: not visible as Eshkol identifiers).
+prim("%add2", "add2", 2, fast="add2")
+prim("%sub2", "sub2", 2, fast="sub2")
+prim("%mul2", "mul2", 2, fast="mul2")
+prim("%div2", "div2", 2)
+prim("%num=2", "num_eq2", 2, fast="num_eq2")
+prim("%num<2", "num_lt2", 2, fast="num_lt2")
+prim("%num>2", "num_gt2", 2, fast="num_gt2")
+prim("%num<=2", "num_le2", 2, fast="num_le2")
+prim("%num>=2", "num_ge2", 2, fast="num_ge2")
+prim("%min2", "min2", 2)
+prim("%max2", "max2", 2)
+prim("%gcd2", "gcd2", 2)
+prim("%lcm2", "lcm2", 2)
+prim("+", "add", 0, None, nary="assoc", binary="%add2", identity=0)
+prim("*", "mul", 0, None, nary="assoc", binary="%mul2", identity=1)
+prim("-", "sub", 1, None, nary="left", binary="%sub2", unary="%neg")
+prim("/", "div", 1, None, nary="left", binary="%div2", unary="%recip")
+prim("=", "num_eq", 1, None, nary="chain", binary="%num=2")
+prim("<", "num_lt", 1, None, nary="chain", binary="%num<2")
+prim(">", "num_gt", 1, None, nary="chain", binary="%num>2")
+prim("<=", "num_le", 1, None, nary="chain", binary="%num<=2")
+prim(">=", "num_ge", 1, None, nary="chain", binary="%num>=2")
+prim("min", "min", 1, None, nary="left", binary="%min2")
+prim("max", "max", 1, None, nary="left", binary="%max2")
+prim("gcd", "gcd", 0, None, nary="assoc", binary="%gcd2", identity=0)
+prim("lcm", "lcm", 0, None, nary="assoc", binary="%lcm2", identity=1)
+prim("%neg", "neg", 1)
+prim("%recip", "recip", 1)
+for _n, _c in [("quotient", "quotient"), ("remainder", "remainder"), ("modulo", "modulo"),
+               ("expt", "expt")]:
+    prim(_n, _c, 2)
+prim("atan", "atan_n", 1, 2)
+for _n, _c in [("abs", "abs"), ("exact->inexact", "exact_to_inexact"), ("inexact", "exact_to_inexact"),
+               ("inexact->exact", "inexact_to_exact"), ("exact", "inexact_to_exact"),
+               ("floor", "floor"), ("ceiling", "ceiling"), ("round", "round"), ("truncate", "truncate"),
+               ("sqrt", "sqrt"), ("exp", "exp"), ("log", "log"), ("sin", "sin"), ("cos", "cos"),
+               ("tan", "tan"), ("asin", "asin"), ("acos", "acos"), ("square", "square"),
+               ("number->string", "number_to_string"), ("string->number", "string_to_number"),
+               ("number?", "is_number"), ("integer?", "is_integer"), ("exact?", "is_exact"),
+               ("inexact?", "is_inexact"), ("zero?", "is_zero"), ("positive?", "is_positive"),
+               ("negative?", "is_negative"), ("odd?", "is_odd"), ("even?", "is_even")]:
+    prim(_n, _c, 1)
+
+# ---- pairs and lists -------------------------------------------------------------------------
+prim("cons", "cons", 2)
+prim("car", "car", 1, fast="car")
+prim("cdr", "cdr", 1, fast="cdr")
+prim("set-car!", "set_car", 2)
+prim("set-cdr!", "set_cdr", 2)
+for _n in ["cadr", "cddr", "caar", "cdar", "caddr", "cdddr"]:
+    prim(_n, _n, 1)
+prim("list", "list", 0, None)
+prim("append", "append", 0, None)
+for _n, _c in [("length", "length"), ("reverse", "reverse"), ("null?", "is_null"),
+               ("pair?", "is_pair"), ("list?", "is_list")]:
+    prim(_n, _c, 1)
+for _n, _c in [("list-ref", "list_ref"), ("list-tail", "list_tail"), ("memq", "memq"),
+               ("memv", "memv"), ("member", "member"), ("assq", "assq"), ("assv", "assv"),
+               ("assoc", "assoc")]:
+    prim(_n, _c, 2)
+
+# ---- equality and type predicates -----------------------------------------------------------
+prim("eq?", "eq", 2, fast="eq")
+prim("eqv?", "eqv", 2)
+prim("equal?", "equal", 2)
+prim("not", "not", 1, fast="not")
+for _n, _c in [("symbol?", "is_symbol"), ("string?", "is_string"), ("char?", "is_char"),
+               ("boolean?", "is_boolean"), ("procedure?", "is_procedure"), ("vector?", "is_vector")]:
+    prim(_n, _c, 1)
+
+# ---- strings, characters, symbols ---------------------------------------------------------
+prim("string-length", "string_length", 1)
+prim("string-ref", "string_ref", 2)
+prim("substring", "substring", 2, 3)
+prim("string-append", "string_append", 0, None)
+prim("string=?", "string_eq2", 2)
+prim("string<?", "string_lt2", 2)
+for _n, _c in [("string->symbol", "string_to_symbol"), ("symbol->string", "symbol_to_string"),
+               ("string-upcase", "string_upcase"), ("string-downcase", "string_downcase"),
+               ("string->list", "string_to_list"), ("list->string", "list_to_string"),
+               ("char->integer", "char_to_integer"), ("integer->char", "integer_to_char"),
+               ("string-copy", "string_copy")]:
+    prim(_n, _c, 1)
+prim("string", "string", 0, None)
+
+# ---- vectors ---------------------------------------------------------------------------------
+prim("vector", "vector", 0, None)
+prim("make-vector", "make_vector", 1, 2)
+prim("vector-ref", "vector_ref", 2)
+prim("vector-set!", "vector_set", 3)
+prim("vector-length", "vector_length", 1)
+prim("vector->list", "vector_to_list", 1)
+prim("list->vector", "list_to_vector", 1)
+prim("vector-fill!", "vector_fill", 2)
+
+# ---- control ---------------------------------------------------------------------------------
+prim("apply", "apply", 1, None)
+
+# ---- output ----------------------------------------------------------------------------------
+prim("display", "display", 1)
+prim("write", "write", 1)
+prim("newline", "newline", 0)
+prim("write-string", "write_string", 1)
+prim("write-char", "write_char", 1)
+prim("exit", "exit", 0, 1)

@@ -1,0 +1,1 @@
+"""Expansion of syntax objects into core forms."""

@@ -1,0 +1,140 @@
+"""Inline fast paths for hot primitives, as LLVM-dialect functions the optimizer inlines.
+
+The text uses ``!v`` for the value type (an alias the lowering defines). Each takes
+``(loc, a, b)`` like the C primitive it shortcuts and falls back to that C function
+(``esk_prim_<cname>``) whenever the operands are not the common case, so semantics (and
+errors) live in one place: the runtime.
+"""
+
+from __future__ import annotations
+
+from eshkol.lower.abi import PAIR_CAR, PAIR_CDR, T_BOOL, T_FIXNUM, T_FLONUM, T_PAIR
+
+_HEAD = "llvm.func internal @esk_fast_{name}(%loc: !llvm.ptr, {params}) -> !v " \
+        "attributes {{always_inline}} {{\n"
+
+# Split the operands into tags and payloads (shared prologue of binary paths).
+_SPLIT2 = """  %ta = llvm.extractvalue %a[0] : !v
+  %pa = llvm.extractvalue %a[1] : !v
+  %tb = llvm.extractvalue %b[0] : !v
+  %pb = llvm.extractvalue %b[1] : !v
+"""
+
+_SLOW2 = """^slow:
+  %r = llvm.call @esk_prim_{cname}(%loc, %ta, %pa, %tb, %pb) : (!llvm.ptr, i64, i64, i64, i64) -> !v
+  llvm.return %r : !v
+}}
+"""
+
+
+def _both(tag: int, label_yes: str, label_no: str) -> str:
+    return f"""  %want{tag} = llvm.mlir.constant({tag} : i64) : i64
+  %a{tag} = llvm.icmp "eq" %ta, %want{tag} : i64
+  %b{tag} = llvm.icmp "eq" %tb, %want{tag} : i64
+  %both{tag} = llvm.and %a{tag}, %b{tag} : i1
+  llvm.cond_br %both{tag}, ^{label_yes}, ^{label_no}
+"""
+
+
+def _arith(name: str, cname: str, intr: str, fop: str) -> str:
+    return (_HEAD.format(name=name, params="%a: !v, %b: !v") + _SPLIT2 + _both(T_FIXNUM, "fix", "notfix")
+            + f"""^fix:
+  %o = "llvm.intr.{intr}.with.overflow"(%pa, %pb) : (i64, i64) -> !llvm.struct<(i64, i1)>
+  %s = llvm.extractvalue %o[0] : !llvm.struct<(i64, i1)>
+  %ov = llvm.extractvalue %o[1] : !llvm.struct<(i64, i1)>
+  llvm.cond_br %ov, ^slow, ^fixok
+^fixok:
+  %u = llvm.mlir.undef : !v
+  %tf = llvm.mlir.constant({T_FIXNUM} : i64) : i64
+  %r1 = llvm.insertvalue %tf, %u[0] : !v
+  %r2 = llvm.insertvalue %s, %r1[1] : !v
+  llvm.return %r2 : !v
+^notfix:
+""" + _both(T_FLONUM, "flo", "slow") + f"""^flo:
+  %fa = llvm.bitcast %pa : i64 to f64
+  %fb = llvm.bitcast %pb : i64 to f64
+  %fr = llvm.{fop} %fa, %fb : f64
+  %fi = llvm.bitcast %fr : f64 to i64
+  %u2 = llvm.mlir.undef : !v
+  %tl = llvm.mlir.constant({T_FLONUM} : i64) : i64
+  %q1 = llvm.insertvalue %tl, %u2[0] : !v
+  %q2 = llvm.insertvalue %fi, %q1[1] : !v
+  llvm.return %q2 : !v
+""" + _SLOW2.format(cname=cname))
+
+
+def _bool_result(pred_name: str) -> str:
+    return f"""  %z = llvm.zext {pred_name} : i1 to i64
+  %u = llvm.mlir.undef : !v
+  %tb0 = llvm.mlir.constant({T_BOOL} : i64) : i64
+  %r1 = llvm.insertvalue %tb0, %u[0] : !v
+  %r2 = llvm.insertvalue %z, %r1[1] : !v
+  llvm.return %r2 : !v
+"""
+
+
+def _compare(name: str, cname: str, ipred: str, fpred: str) -> str:
+    return (_HEAD.format(name=name, params="%a: !v, %b: !v") + _SPLIT2 + _both(T_FIXNUM, "fix", "notfix")
+            + f"""^fix:
+  %c = llvm.icmp "{ipred}" %pa, %pb : i64
+  llvm.br ^done(%c : i1)
+^notfix:
+""" + _both(T_FLONUM, "flo", "slow") + f"""^flo:
+  %fa = llvm.bitcast %pa : i64 to f64
+  %fb = llvm.bitcast %pb : i64 to f64
+  %fc = llvm.fcmp "{fpred}" %fa, %fb : f64
+  llvm.br ^done(%fc : i1)
+^done(%res: i1):
+""" + _bool_result("%res") + _SLOW2.format(cname=cname))
+
+
+def _field(name: str, cname: str, offset: int) -> str:
+    return _HEAD.format(name=name, params="%a: !v") + f"""  %ta = llvm.extractvalue %a[0] : !v
+  %pa = llvm.extractvalue %a[1] : !v
+  %tp = llvm.mlir.constant({T_PAIR} : i64) : i64
+  %ok = llvm.icmp "eq" %ta, %tp : i64
+  llvm.cond_br %ok, ^fast, ^slow
+^fast:
+  %p = llvm.inttoptr %pa : i64 to !llvm.ptr
+  %f = llvm.getelementptr %p[{offset}] : (!llvm.ptr) -> !llvm.ptr, i8
+  %v = llvm.load %f : !llvm.ptr -> !v
+  llvm.return %v : !v
+^slow:
+  %r = llvm.call @esk_prim_{cname}(%loc, %ta, %pa) : (!llvm.ptr, i64, i64) -> !v
+  llvm.return %r : !v
+}}
+"""
+
+
+def _eq() -> str:
+    return _HEAD.format(name="eq", params="%a: !v, %b: !v") + _SPLIT2 + """  %t = llvm.icmp "eq" %ta, %tb : i64
+  %p = llvm.icmp "eq" %pa, %pb : i64
+  %c = llvm.and %t, %p : i1
+""" + _bool_result("%c") + "}\n"
+
+
+def _not() -> str:
+    return _HEAD.format(name="not", params="%a: !v") + f"""  %ta = llvm.extractvalue %a[0] : !v
+  %pa = llvm.extractvalue %a[1] : !v
+  %tb = llvm.mlir.constant({T_BOOL} : i64) : i64
+  %zero = llvm.mlir.constant(0 : i64) : i64
+  %isb = llvm.icmp "eq" %ta, %tb : i64
+  %isz = llvm.icmp "eq" %pa, %zero : i64
+  %c = llvm.and %isb, %isz : i1
+""" + _bool_result("%c") + "}\n"
+
+
+FAST_PATHS: dict[str, str] = {
+    "add2": _arith("add2", "add2", "sadd", "fadd"),
+    "sub2": _arith("sub2", "sub2", "ssub", "fsub"),
+    "mul2": _arith("mul2", "mul2", "smul", "fmul"),
+    "num_eq2": _compare("num_eq2", "num_eq2", "eq", "oeq"),
+    "num_lt2": _compare("num_lt2", "num_lt2", "slt", "olt"),
+    "num_gt2": _compare("num_gt2", "num_gt2", "sgt", "ogt"),
+    "num_le2": _compare("num_le2", "num_le2", "sle", "ole"),
+    "num_ge2": _compare("num_ge2", "num_ge2", "sge", "oge"),
+    "car": _field("car", "car", PAIR_CAR),
+    "cdr": _field("cdr", "cdr", PAIR_CDR),
+    "eq": _eq(),
+    "not": _not(),
+}

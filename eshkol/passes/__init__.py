@@ -1,0 +1,1 @@
+"""Passes on the eshkol dialect: one file per pass, registered in ``registry``."""

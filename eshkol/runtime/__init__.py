@@ -1,0 +1,1 @@
+"""Python side of running programs: toolchain discovery, JIT, AOT linking, compile cache."""

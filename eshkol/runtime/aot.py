@@ -1,0 +1,56 @@
+"""Ahead-of-time builds: LLVM dialect → LLVM IR → object file (llc) → executable.
+
+The executable links the static runtime (and the collector statically where libgc.a exists),
+so it runs without Python or MLIR.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from eshkol.runtime.toolchain import runtime_static, tool
+
+# The C entry point of an executable: initialise the runtime, run the program's top level.
+MAIN = """
+llvm.func @esk_init(i32, !llvm.ptr)
+llvm.func @esk_run(!llvm.ptr) -> i32
+llvm.func @main(%argc: i32, %argv: !llvm.ptr) -> i32 {
+  llvm.call @esk_init(%argc, %argv) : (i32, !llvm.ptr) -> ()
+  %f = llvm.mlir.addressof @esk_entry : !llvm.ptr
+  %r = llvm.call @esk_run(%f) : (!llvm.ptr) -> i32
+  llvm.return %r : i32
+}
+"""
+
+
+def _run(cmd: list[str], what: str, stdin: str | None = None) -> str:
+    p = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"internal error: {what} failed: {p.stderr.strip()[:2000]}")
+    return p.stdout
+
+
+def translate_to_llvm_ir(llvm_dialect_text: str) -> str:
+    """LLVM IR text of an LLVM-dialect module (mlir-translate)."""
+    return _run([tool("mlir-translate"), "--mlir-to-llvmir"], "mlir-translate", llvm_dialect_text)
+
+
+def _gc_link_args() -> list[str]:
+    for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"):
+        if Path(d, "libgc.a").exists():
+            return [str(Path(d, "libgc.a"))]
+    return ["-lgc"]
+
+
+def build_executable(llvm_dialect_text: str, out: Path, opt_level: int) -> None:
+    """Compile and link an executable from an LLVM-dialect module that includes ``MAIN``."""
+    ir_text = translate_to_llvm_ir(llvm_dialect_text)
+    with tempfile.TemporaryDirectory() as tmp:
+        ll, obj = Path(tmp, "prog.ll"), Path(tmp, "prog.o")
+        ll.write_text(ir_text)
+        _run([tool("llc"), f"-O{opt_level}", "-filetype=obj", "-relocation-model=pic", str(ll),
+              "-o", str(obj)], "llc")
+        _run([tool("cc"), "-o", str(out), str(obj), str(runtime_static()), *_gc_link_args(),
+              "-lm", "-lpthread", "-ldl"], "linking")

@@ -1,0 +1,1 @@
+"""Lexical layer: reader, datums with source locations, printer, diagnostics."""

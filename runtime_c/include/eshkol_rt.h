@@ -1,0 +1,345 @@
+/* Eshkol runtime ABI.
+ *
+ * Compiled code and the runtime agree on everything in this header; the LLVM lowering in
+ * eshkol/lower/ mirrors the tag numbers and struct layouts (see eshkol/lower/abi.py).
+ * Changing a number here means changing it there and bumping the toolchain version.
+ */
+#ifndef ESHKOL_RT_H
+#define ESHKOL_RT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- values ------------------------------------------------------------------------------ */
+
+/* A dynamic value: 16 bytes, returned in rax:rdx and passed as two integer registers. */
+typedef struct esk_value {
+  int64_t tag;
+  int64_t payload; /* fixnum, double bits, char code point, boolean 0/1, or heap pointer */
+} esk_value;
+
+enum {
+  /* immediates */
+  ESK_T_NIL = 0,
+  ESK_T_VOID = 1,     /* the unspecified value; prints nothing with display */
+  ESK_T_BOOL = 2,
+  ESK_T_CHAR = 3,
+  ESK_T_FIXNUM = 4,
+  ESK_T_FLONUM = 5,
+  ESK_T_EOF = 6,
+  ESK_T_DEFAULT = 7,  /* a missing optional argument */
+  ESK_T_UNBOUND = 8,  /* a global not yet defined */
+  /* heap objects (payload points to a struct starting with esk_header) */
+  ESK_T_FIRST_HEAP = 16,
+  ESK_T_PAIR = 16,
+  ESK_T_STRING = 17,
+  ESK_T_SYMBOL = 18,
+  ESK_T_VECTOR = 19,
+  ESK_T_CLOSURE = 20,
+  ESK_T_BOX = 21,
+  ESK_T_BIGNUM = 22,
+  ESK_T_RATIONAL = 23,
+  ESK_T_HASHTABLE = 24,
+  ESK_T_RECORD = 25,
+  ESK_T_TENSOR = 26,
+  ESK_T_PROMISE = 27,
+  ESK_T_ERROR = 28,   /* error object (condition) */
+  ESK_T_PORT = 29,
+};
+
+/* Every heap object starts with this header; `type` repeats the value tag. */
+typedef struct esk_header {
+  uint32_t type;
+  uint32_t flags;   /* ESK_F_IMMUTABLE for literals */
+} esk_header;
+
+#define ESK_F_IMMUTABLE 1u
+
+typedef struct esk_pair {
+  esk_header h;
+  esk_value car;
+  esk_value cdr;
+} esk_pair;
+
+typedef struct esk_string {
+  esk_header h;
+  int64_t len;      /* bytes of UTF-8, without the terminating NUL */
+  char *data;       /* NUL-terminated UTF-8 */
+} esk_string;
+
+typedef struct esk_symbol {
+  esk_header h;
+  esk_string *name;
+} esk_symbol;
+
+typedef struct esk_vector {
+  esk_header h;
+  int64_t len;
+  esk_value *items;
+} esk_vector;
+
+typedef struct esk_closure esk_closure;
+
+/* The uniform entry of every procedure.  argv points to argc values that the callee copies
+ * before it calls anything (it may be the shared argument buffer, never the caller's stack,
+ * so that every tail call can be `musttail`). */
+typedef esk_value (*esk_code)(esk_closure *self, int64_t argc, esk_value *argv);
+
+struct esk_closure {
+  esk_header h;
+  esk_code code;
+  const char *name;   /* for printing #<procedure name> and arity errors; may be NULL */
+  int64_t nfree;
+  esk_value free[];   /* captured variables, in closure-conversion order */
+};
+
+typedef struct esk_box {
+  esk_header h;
+  esk_value value;
+} esk_box;
+
+/* ---- constructors and helpers ------------------------------------------------------------ */
+
+#define ESK_MAX_ARGS 1024
+/* The argument buffer (one per thread) that calls pass their arguments through. */
+esk_value *esk_argbuf(void);
+
+void *esk_alloc(size_t bytes);           /* collected heap (may hold pointers) */
+void *esk_alloc_atomic(size_t bytes);    /* collected heap, never scanned */
+void esk_register_roots(void *start, void *end);
+
+esk_value esk_cons(esk_value a, esk_value d);
+esk_value esk_make_string(const char *utf8, int64_t len);          /* fresh, mutable copy */
+esk_value esk_make_string_literal(const char *utf8, int64_t len);  /* immutable, not copied */
+esk_value esk_intern(const char *utf8, int64_t len);               /* symbol */
+esk_value esk_make_vector(int64_t n, esk_value fill);
+esk_value esk_make_closure(esk_code code, const char *name, int64_t nfree);
+esk_value esk_make_box(esk_value v);
+esk_value esk_list_from_args(int64_t n, esk_value *argv); /* fresh list of argv[0..n) */
+
+/* ---- printing ---------------------------------------------------------------------------- */
+
+void esk_display(esk_value v, FILE *out);
+void esk_write(esk_value v, FILE *out);
+/* The shortest text that reads back as d, in Scheme syntax (2.0, 0.1, 1e100, -0.0, +inf.0). */
+int esk_format_double(double d, char *buf, size_t size);
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+/* `loc` is "file:line:col" of the expression that failed (NULL if unknown).  Uncaught errors
+ * print "loc: error: message irritant..." on stderr and exit with status 1. */
+_Noreturn void esk_error(const char *loc, const char *message, int64_t nirritants,
+                         esk_value *irritants);
+_Noreturn void esk_error_type(const char *loc, const char *who, const char *expected,
+                              esk_value got);
+_Noreturn void esk_error_arity(const char *loc, esk_closure *f, int64_t argc);
+_Noreturn void esk_error_unbound(const char *loc, const char *name);
+_Noreturn void esk_error_not_procedure(const char *loc, esk_value f);
+_Noreturn void esk_stack_overflow(const char *loc);
+
+/* Lowest stack address compiled code may use before reporting a stack overflow. */
+extern char *esk_stack_limit;
+
+/* ---- program entry ----------------------------------------------------------------------- */
+
+/* Initialise the runtime (collector, symbol table, stdout buffering); idempotent. */
+void esk_init(int argc, char **argv);
+/* Run a compiled program's entry on a thread with a large stack; returns the exit status. */
+int esk_run(void (*entry)(void));
+/* Flush output ports. */
+void esk_flush(void);
+
+
+/* ---- additions: helpers shared by the runtime's C files ---------------------------------- */
+
+static inline esk_value esk_nil(void) { return (esk_value){ESK_T_NIL, 0}; }
+static inline esk_value esk_void(void) { return (esk_value){ESK_T_VOID, 0}; }
+static inline esk_value esk_bool(int b) { return (esk_value){ESK_T_BOOL, b != 0}; }
+static inline esk_value esk_char(uint32_t c) { return (esk_value){ESK_T_CHAR, (int64_t)c}; }
+static inline esk_value esk_fixnum(int64_t n) { return (esk_value){ESK_T_FIXNUM, n}; }
+static inline esk_value esk_flonum(double d) {
+  union { double d; int64_t i; } u = {.d = d};
+  return (esk_value){ESK_T_FLONUM, u.i};
+}
+static inline double esk_flonum_value(esk_value v) {
+  union { double d; int64_t i; } u = {.i = v.payload};
+  return u.d;
+}
+static inline void *esk_ptr(esk_value v) { return (void *)(intptr_t)v.payload; }
+static inline int esk_is_true(esk_value v) { return !(v.tag == ESK_T_BOOL && v.payload == 0); }
+
+esk_string *esk_new_string(int64_t len);  /* fresh, mutable, len bytes + NUL, uninitialised */
+esk_value esk_cstring(const char *s);     /* fresh copy of a NUL-terminated string */
+
+/* Every runtime error goes through here (today: print and exit 1; later: `guard` handlers).
+ * The message is copied, so callers may pass a stack buffer. */
+_Noreturn void esk_raise_error(const char *loc, const char *message, int64_t nirritants,
+                               esk_value *irritants);
+/* Arity error that can say what was expected: max < 0 means "at least min". */
+_Noreturn void esk_error_arity_range(const char *loc, esk_closure *f, int64_t argc,
+                                     int64_t min, int64_t max);
+
+/* The program's command line, recorded by esk_init (for `command-line`). */
+extern int esk_argc;
+extern char **esk_argv;
+
+/* ---- primitives -------------------------------------------------------------------------- */
+/* Fixed arity k <= 2: esk_value esk_prim_NAME(const char *loc, a, b) (k value arguments).
+ * Arity >= 3 or variadic: esk_value esk_prim_NAME(const char *loc, int64_t argc, esk_value *argv),
+ * argc already checked by the compiler.  `loc` is "file:line:col" for error messages. */
+/* arity 0 */
+esk_value esk_prim_newline(const char *loc);
+esk_value esk_prim_command_line(const char *loc);
+/* arity 1 */
+esk_value esk_prim_neg(const char *loc, esk_value a);
+esk_value esk_prim_abs(const char *loc, esk_value a);
+esk_value esk_prim_exact_to_inexact(const char *loc, esk_value a);
+esk_value esk_prim_inexact_to_exact(const char *loc, esk_value a);
+esk_value esk_prim_sqrt(const char *loc, esk_value a);
+esk_value esk_prim_number_to_string(const char *loc, esk_value a);
+esk_value esk_prim_string_to_number(const char *loc, esk_value a);
+esk_value esk_prim_is_number(const char *loc, esk_value a);
+esk_value esk_prim_is_integer(const char *loc, esk_value a);
+esk_value esk_prim_is_exact(const char *loc, esk_value a);
+esk_value esk_prim_is_inexact(const char *loc, esk_value a);
+esk_value esk_prim_is_zero(const char *loc, esk_value a);
+esk_value esk_prim_is_positive(const char *loc, esk_value a);
+esk_value esk_prim_is_negative(const char *loc, esk_value a);
+esk_value esk_prim_is_odd(const char *loc, esk_value a);
+esk_value esk_prim_is_even(const char *loc, esk_value a);
+esk_value esk_prim_square(const char *loc, esk_value a);
+esk_value esk_prim_car(const char *loc, esk_value a);
+esk_value esk_prim_cdr(const char *loc, esk_value a);
+esk_value esk_prim_length(const char *loc, esk_value a);
+esk_value esk_prim_reverse(const char *loc, esk_value a);
+esk_value esk_prim_is_null(const char *loc, esk_value a);
+esk_value esk_prim_is_pair(const char *loc, esk_value a);
+esk_value esk_prim_is_list(const char *loc, esk_value a);
+esk_value esk_prim_not(const char *loc, esk_value a);
+esk_value esk_prim_string_length(const char *loc, esk_value a);
+esk_value esk_prim_string_to_symbol(const char *loc, esk_value a);
+esk_value esk_prim_symbol_to_string(const char *loc, esk_value a);
+esk_value esk_prim_string_upcase(const char *loc, esk_value a);
+esk_value esk_prim_string_downcase(const char *loc, esk_value a);
+esk_value esk_prim_string_to_list(const char *loc, esk_value a);
+esk_value esk_prim_list_to_string(const char *loc, esk_value a);
+esk_value esk_prim_char_to_integer(const char *loc, esk_value a);
+esk_value esk_prim_integer_to_char(const char *loc, esk_value a);
+esk_value esk_prim_string_copy(const char *loc, esk_value a);
+esk_value esk_prim_vector_length(const char *loc, esk_value a);
+esk_value esk_prim_vector_to_list(const char *loc, esk_value a);
+esk_value esk_prim_list_to_vector(const char *loc, esk_value a);
+esk_value esk_prim_display(const char *loc, esk_value a);
+esk_value esk_prim_write(const char *loc, esk_value a);
+esk_value esk_prim_write_string(const char *loc, esk_value a);
+esk_value esk_prim_write_char(const char *loc, esk_value a);
+esk_value esk_prim_floor(const char *loc, esk_value a);
+esk_value esk_prim_ceiling(const char *loc, esk_value a);
+esk_value esk_prim_round(const char *loc, esk_value a);
+esk_value esk_prim_truncate(const char *loc, esk_value a);
+esk_value esk_prim_exp(const char *loc, esk_value a);
+esk_value esk_prim_log(const char *loc, esk_value a);
+esk_value esk_prim_sin(const char *loc, esk_value a);
+esk_value esk_prim_cos(const char *loc, esk_value a);
+esk_value esk_prim_tan(const char *loc, esk_value a);
+esk_value esk_prim_asin(const char *loc, esk_value a);
+esk_value esk_prim_acos(const char *loc, esk_value a);
+esk_value esk_prim_atan(const char *loc, esk_value a);
+esk_value esk_prim_is_symbol(const char *loc, esk_value a);
+esk_value esk_prim_is_string(const char *loc, esk_value a);
+esk_value esk_prim_is_char(const char *loc, esk_value a);
+esk_value esk_prim_is_boolean(const char *loc, esk_value a);
+esk_value esk_prim_is_procedure(const char *loc, esk_value a);
+esk_value esk_prim_is_vector(const char *loc, esk_value a);
+esk_value esk_prim_cadr(const char *loc, esk_value a);
+esk_value esk_prim_cddr(const char *loc, esk_value a);
+esk_value esk_prim_caar(const char *loc, esk_value a);
+esk_value esk_prim_cdar(const char *loc, esk_value a);
+esk_value esk_prim_caddr(const char *loc, esk_value a);
+esk_value esk_prim_cdddr(const char *loc, esk_value a);
+/* arity 2 */
+esk_value esk_prim_add2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_sub2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_mul2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_div2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_num_eq2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_num_lt2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_num_gt2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_num_le2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_num_ge2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_quotient(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_remainder(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_modulo(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_min2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_max2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_atan2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_expt(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_gcd2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_lcm2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_cons(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_set_car(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_set_cdr(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_list_tail(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_list_ref(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_memq(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_memv(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_member(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_assq(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_assv(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_assoc(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_eq(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_eqv(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_equal(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_string_ref(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_string_eq2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_string_lt2(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_vector_ref(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_vector_fill(const char *loc, esk_value a, esk_value b);
+/* arity >= 3 or variadic */
+esk_value esk_prim_list(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_append(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_substring(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_string_append(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_string(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_vector(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_make_vector(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_vector_set(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_exit(const char *loc, int64_t argc, esk_value *argv);
+
+/* Used by the printer: would the reader take this text for a number? */
+int esk_looks_like_number(const char *s, int64_t len);
+
+/* ---- calls (call.c) ------------------------------------------------------------------------ */
+/* The argument buffer compiled code passes every call's arguments through. */
+extern esk_value esk_argbuf_main[ESK_MAX_ARGS];
+/* "file:line:col" of the call being made; the callee's arity error reports it. */
+extern const char *esk_callsite;
+_Noreturn void esk_error_arity_at(esk_closure *f, int64_t argc, int64_t min, int64_t max);
+/* Mark a module's n global slots unbound and register them as collector roots. */
+void esk_init_globals(esk_value *g, int64_t n);
+esk_value esk_prim_recip(const char *loc, esk_value a);
+esk_value esk_prim_add(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_sub(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_mul(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_div(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_min(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_max(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_gcd(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_lcm(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_num_eq(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_num_lt(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_num_gt(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_num_le(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_num_ge(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_atan_n(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_apply(const char *loc, int64_t argc, esk_value *argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,152 @@
+/* Heap objects: allocation on the Boehm collector, constructors, symbol interning. */
+#define GC_THREADS
+#include <gc.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "eshkol_rt.h"
+
+void *esk_alloc(size_t bytes) {
+  void *p = GC_MALLOC(bytes);
+  if (!p) esk_error(NULL, "out of memory", 0, NULL);
+  return p;
+}
+
+void *esk_alloc_atomic(size_t bytes) {
+  void *p = GC_MALLOC_ATOMIC(bytes);
+  if (!p) esk_error(NULL, "out of memory", 0, NULL);
+  return p;
+}
+
+void esk_register_roots(void *start, void *end) { GC_add_roots(start, end); }
+
+/* Thread-local storage is not scanned by the collector, so the buffer itself is an
+ * uncollectable (hence scanned) object and only the pointer to it lives in TLS. */
+static __thread esk_value *argbuf;
+
+esk_value *esk_argbuf(void) {
+  if (!argbuf) {
+    argbuf = GC_MALLOC_UNCOLLECTABLE(ESK_MAX_ARGS * sizeof(esk_value));
+    if (!argbuf) esk_error(NULL, "out of memory", 0, NULL);
+  }
+  return argbuf;
+}
+
+static inline esk_value heap_value(int64_t tag, void *p) {
+  return (esk_value){tag, (int64_t)(intptr_t)p};
+}
+
+esk_value esk_cons(esk_value a, esk_value d) {
+  esk_pair *p = esk_alloc(sizeof *p);
+  p->h.type = ESK_T_PAIR;
+  p->car = a;
+  p->cdr = d;
+  return heap_value(ESK_T_PAIR, p);
+}
+
+esk_string *esk_new_string(int64_t len) {
+  esk_string *s = esk_alloc(sizeof *s);
+  s->h.type = ESK_T_STRING;
+  s->len = len;
+  s->data = esk_alloc_atomic((size_t)len + 1);
+  s->data[len] = '\0';
+  return s;
+}
+
+esk_value esk_make_string(const char *utf8, int64_t len) {
+  esk_string *s = esk_new_string(len);
+  if (len) memcpy(s->data, utf8, (size_t)len);
+  return heap_value(ESK_T_STRING, s);
+}
+
+esk_value esk_make_string_literal(const char *utf8, int64_t len) {
+  esk_string *s = esk_alloc(sizeof *s);
+  s->h.type = ESK_T_STRING;
+  s->h.flags = ESK_F_IMMUTABLE;
+  s->len = len;
+  s->data = (char *)utf8;
+  return heap_value(ESK_T_STRING, s);
+}
+
+esk_value esk_cstring(const char *s) { return esk_make_string(s, (int64_t)strlen(s)); }
+
+/* Open-addressing table of interned symbols.  The pointer lives in this library's data
+ * segment, which the collector scans, so the table and every symbol in it stay alive. */
+static esk_symbol **symtab;
+static size_t symtab_cap, symtab_count;
+static pthread_mutex_t symtab_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t hash_bytes(const char *p, int64_t len) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (int64_t i = 0; i < len; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+  return h;
+}
+
+static void symtab_insert(esk_symbol **tab, size_t cap, esk_symbol *sym) {
+  size_t i = hash_bytes(sym->name->data, sym->name->len) & (cap - 1);
+  while (tab[i]) i = (i + 1) & (cap - 1);
+  tab[i] = sym;
+}
+
+static void symtab_grow(void) {
+  size_t cap = symtab_cap ? symtab_cap * 2 : 1024;
+  esk_symbol **tab = esk_alloc(cap * sizeof *tab);
+  for (size_t i = 0; i < symtab_cap; i++)
+    if (symtab[i]) symtab_insert(tab, cap, symtab[i]);
+  symtab = tab;
+  symtab_cap = cap;
+}
+
+esk_value esk_intern(const char *utf8, int64_t len) {
+  pthread_mutex_lock(&symtab_lock);
+  if (2 * (symtab_count + 1) > symtab_cap) symtab_grow();
+  uint64_t h = hash_bytes(utf8, len);
+  size_t i = h & (symtab_cap - 1);
+  esk_symbol *sym;
+  while ((sym = symtab[i])) {
+    if (sym->name->len == len && memcmp(sym->name->data, utf8, (size_t)len) == 0) goto done;
+    i = (i + 1) & (symtab_cap - 1);
+  }
+  sym = esk_alloc(sizeof *sym);
+  sym->h.type = ESK_T_SYMBOL;
+  sym->name = (esk_string *)(intptr_t)esk_make_string(utf8, len).payload;
+  sym->name->h.flags = ESK_F_IMMUTABLE;
+  symtab[i] = sym;
+  symtab_count++;
+done:
+  pthread_mutex_unlock(&symtab_lock);
+  return heap_value(ESK_T_SYMBOL, sym);
+}
+
+esk_value esk_make_vector(int64_t n, esk_value fill) {
+  if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(esk_value) / 2)
+    esk_error(NULL, "make-vector: invalid length", 0, NULL);
+  esk_vector *v = esk_alloc(sizeof *v);
+  v->h.type = ESK_T_VECTOR;
+  v->len = n;
+  v->items = esk_alloc((size_t)n * sizeof(esk_value));
+  for (int64_t i = 0; i < n; i++) v->items[i] = fill;
+  return heap_value(ESK_T_VECTOR, v);
+}
+
+esk_value esk_make_closure(esk_code code, const char *name, int64_t nfree) {
+  esk_closure *c = esk_alloc(sizeof *c + (size_t)nfree * sizeof(esk_value));
+  c->h.type = ESK_T_CLOSURE;
+  c->code = code;
+  c->name = name;
+  c->nfree = nfree;
+  return heap_value(ESK_T_CLOSURE, c);
+}
+
+esk_value esk_make_box(esk_value v) {
+  esk_box *b = esk_alloc(sizeof *b);
+  b->h.type = ESK_T_BOX;
+  b->value = v;
+  return heap_value(ESK_T_BOX, b);
+}
+
+esk_value esk_list_from_args(int64_t n, esk_value *argv) {
+  esk_value r = {ESK_T_NIL, 0};
+  for (int64_t i = n - 1; i >= 0; i--) r = esk_cons(argv[i], r);
+  return r;
+}
