@@ -229,3 +229,12 @@ def test_float_text_reads_back_exactly(x: float) -> None:
     text = format_double(x)
     assert same(read_datums(text)[0], x)
     assert "." in text or "e" in text or "n" in text  # always looks inexact
+
+
+def test_deeply_nested_data_prints() -> None:
+    depth = 50_000
+    d: Any = NIL
+    for _ in range(depth):
+        d = Pair(d, NIL)
+    assert write_string(d) == "(" * depth + "()" + ")" * depth
+    assert write_string(Vector([Vector([])] * 3)) == "#(#() #() #())"
