@@ -102,7 +102,8 @@ def build_program(path: str, out: str, options: Options) -> None:
 
     ctx, module = llvm_module(read_source(path), path, options)
     with ctx:
-        for op in list(ir.Module.parse(MAIN).body.operations):
+        main = ir.Module.parse(MAIN)  # keep alive while its ops move
+        for op in list(main.body.operations)[1:]:  # skip the esk_entry declaration
             module.body.append(op)
         build_executable(str(module), Path(out), options.opt_level)
 

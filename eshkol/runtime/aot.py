@@ -13,7 +13,9 @@ from pathlib import Path
 from eshkol.runtime.toolchain import runtime_static, tool
 
 # The C entry point of an executable: initialise the runtime, run the program's top level.
+# (esk_entry is declared so that the snippet parses on its own; the module defines it.)
 MAIN = """
+llvm.func @esk_entry()
 llvm.func @esk_init(i32, !llvm.ptr)
 llvm.func @esk_run(!llvm.ptr) -> i32
 llvm.func @main(%argc: i32, %argv: !llvm.ptr) -> i32 {
