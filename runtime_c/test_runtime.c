@@ -302,8 +302,47 @@ static void test_memory(void) {
   }
 }
 
+static void expect(int ok, const char *what) {
+  checks++;
+  if (!ok) {
+    failures++;
+    printf("FAIL %s\n", what);
+  }
+}
+
+static void test_arena(void) {
+  esk_arena *a = esk_arena_new(0);
+  size_t before = esk_arena_bytes_live();
+  unsigned char *first = esk_arena_alloc(a, 3);
+  unsigned char *second = esk_arena_alloc(a, 40);
+  expect(((uintptr_t)first & 15) == 0 && ((uintptr_t)second & 15) == 0, "arena alignment");
+  expect(second - first == 16, "arena bump allocation is contiguous");
+  expect(second[39] == 0, "arena memory is zeroed");
+  /* Far more than one chunk: the arena grows and still hands out distinct memory. */
+  unsigned char *last = NULL;
+  for (int i = 0; i < 100000; i++) {
+    unsigned char *p = esk_arena_alloc(a, 48);
+    p[0] = (unsigned char)i;
+    last = p;
+  }
+  expect(last != NULL && esk_arena_allocated(a) == 16 + 48 + 100000 * 48, "arena accounting");
+  expect(esk_arena_bytes_live() > before, "arena chunks counted");
+  esk_arena_free(a);
+  expect(esk_arena_bytes_live() == before - (size_t)(64 * 1024), "arena frees every chunk");
+  /* Regions nest per thread. */
+  esk_region_enter(1 << 20);
+  esk_arena *outer = esk_region_current();
+  esk_region_enter(0);
+  expect(esk_region_current() != outer, "inner region is current");
+  esk_region_exit();
+  expect(esk_region_current() == outer, "exit restores the outer region");
+  esk_region_exit();
+  expect(esk_region_current() == NULL, "no region after the last exit");
+}
+
 int main(int argc, char **argv) {
   esk_init(argc, argv);
+  test_arena();
   test_numbers();
   test_printing();
   test_symbols();

@@ -40,7 +40,7 @@ def _free(node: A.Node, self_of: dict[int, A.Var]) -> set[A.Var]:
         return inner.union(*(_free(i, self_of) for i in node.inits))
     if isinstance(node, A.Letrec):
         out = _free(node.body, self_of)
-        for v, i in zip(node.vars, node.inits):
+        for _v, i in zip(node.vars, node.inits, strict=False):
             out |= _free(i, self_of)
         return out - set(node.vars)
     if isinstance(node, A.Lambda):

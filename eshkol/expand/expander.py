@@ -9,13 +9,20 @@ global defined anywhere in the program, or a primitive; anything else is a compi
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from eshkol.core import ast as A
 from eshkol.dialect.primitives import PRIMITIVES, Primitive
 from eshkol.expand.quasiquote import expand_quasiquote
 from eshkol.syntax.datum import (
-    UNSPECIFIED, Char, SBytevector, SList, SVector, Symbol, Syntax, syntax_to_datum,
+    UNSPECIFIED,
+    Char,
+    SBytevector,
+    SList,
+    SVector,
+    Symbol,
+    Syntax,
+    syntax_to_datum,
 )
 from eshkol.syntax.diagnostics import EshkolError, Loc
 
@@ -411,7 +418,7 @@ class Expander:
             vars_.append(var)
             scopes = scopes + [{n.e.name: var}]
         node = self.body(s, items[2:], scopes)
-        for var, init in reversed(list(zip(vars_, inits))):
+        for var, init in reversed(list(zip(vars_, inits, strict=False))):
             node = A.Let(s.loc, [var], [init], node)
         return node
 

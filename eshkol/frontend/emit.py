@@ -18,7 +18,15 @@ from eshkol.core import ast as A
 from eshkol.core.closure import analyze, letrec_knot
 from eshkol.dialect import ops
 from eshkol.syntax.datum import (
-    EOF, UNSPECIFIED, Bytevector, Char, Nil, Pair, Symbol, Unspecified, Vector,
+    EOF,
+    UNSPECIFIED,
+    Bytevector,
+    Char,
+    Nil,
+    Pair,
+    Symbol,
+    Unspecified,
+    Vector,
 )
 from eshkol.syntax.diagnostics import EshkolError, Loc
 
@@ -237,20 +245,20 @@ class FunctionEmitter:
 
     def _Let(self, n: A.Let, tail: bool) -> ir.Value | None:
         vals = [self.value(i) for i in n.inits]
-        for var, v in zip(n.vars, vals):
+        for var, v in zip(n.vars, vals, strict=False):
             self._bind(var, v, n.loc)
         return self.value(n.body, tail)
 
     def _Letrec(self, n: A.Letrec, tail: bool) -> ir.Value | None:
         if letrec_knot(n):
             closures = []
-            for var, lam in zip(n.vars, n.inits):
+            for var, lam in zip(n.vars, n.inits, strict=False):
                 closures.append(self.make_lambda(lam, self_var=var, knot=n.vars))
-            for var, c in zip(n.vars, closures):
+            for var, c in zip(n.vars, closures, strict=False):
                 self.env[var] = ("ssa", c)
             # Tie the knot: slots that hold members of this letrec were left empty.
             with self.ip():
-                for var, lam, c in zip(n.vars, n.inits, closures):
+                for var, lam, c in zip(n.vars, n.inits, closures, strict=False):
                     for i, fv in enumerate(self._captures(lam, self_var=var)):
                         if fv in n.vars:
                             ops.closure_set(c, i, self.read_var(fv, n.loc), n.loc)
@@ -260,7 +268,7 @@ class FunctionEmitter:
             for var in n.vars:
                 var.assigned = True
                 self.env[var] = ("box", ops.box(void, n.loc))
-        for var, init in zip(n.vars, n.inits):
+        for var, init in zip(n.vars, n.inits, strict=False):
             v = self.value(init)
             if isinstance(init, A.Lambda) and init.name is None:
                 init.name = var.name
@@ -297,7 +305,7 @@ class FunctionEmitter:
         inner = FunctionEmitter(self.mod, fn, env, lam)
         args = list(fn.body.blocks[0].arguments)[1:]
         params = lam.req + [v for v, _ in lam.opt] + ([lam.rest] if lam.rest else [])
-        for var, a in zip(params[:len(lam.req)], args):
+        for var, a in zip(params[:len(lam.req)], args, strict=False):
             inner._bind(var, a, lam.loc)
         for k, (var, default) in enumerate(lam.opt):
             inner.env[var] = ("ssa", inner._default(args[len(lam.req) + k], default, lam.loc))

@@ -15,18 +15,20 @@ PURE = {ops.CONST_INT, ops.CONST_FLOAT, ops.CONST_IMM, ops.CONST_STRING, ops.CON
         ops.IS_DEFAULT}
 
 
+def _dead_ops(module: ir.Operation) -> list[ir.Operation]:
+    dead = []
+
+    def visit(op: ir.Operation) -> ir.WalkResult:
+        if op.name in PURE and all(len(list(r.uses)) == 0 for r in op.results):
+            dead.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.walk(visit)
+    return dead
+
+
 def run(module: ir.Operation) -> None:
-    """Erase dead pure ops until none is left."""
-    while True:
-        dead = []
-
-        def visit(op: ir.Operation) -> ir.WalkResult:
-            if op.name in PURE and all(len(list(r.uses)) == 0 for r in op.results):
-                dead.append(op)
-            return ir.WalkResult.ADVANCE
-
-        module.walk(visit)
-        if not dead:
-            return
+    """Erase dead pure ops until none is left (erasing one can make its operands dead)."""
+    while dead := _dead_ops(module):
         for op in dead:
             op.erase()

@@ -8,8 +8,8 @@ these names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from mlir import ir
 

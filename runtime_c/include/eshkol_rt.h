@@ -339,6 +339,18 @@ esk_value esk_prim_num_ge(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_atan_n(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_apply(const char *loc, int64_t argc, esk_value *argv);
 
+/* ---- arenas (arena.c) ---------------------------------------------------------------------- */
+typedef struct esk_arena esk_arena;
+esk_arena *esk_arena_new(size_t size_hint);
+void *esk_arena_alloc(esk_arena *a, size_t bytes);   /* zeroed, 16-byte aligned */
+size_t esk_arena_allocated(const esk_arena *a);
+void esk_arena_free(esk_arena *a);                   /* frees every allocation at once */
+size_t esk_arena_bytes_live(void);
+/* with-region: a stack of regions per thread. */
+void esk_region_enter(size_t size_hint);
+void esk_region_exit(void);
+esk_arena *esk_region_current(void);
+
 #ifdef __cplusplus
 }
 #endif
