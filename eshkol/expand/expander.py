@@ -52,7 +52,7 @@ class Expander:
 
     def __init__(self) -> None:
         self.globals: set[str] = set()
-        self.special: dict[str, Callable[[Syntax, list[Syntax], list[Env], bool], A.Node]] = {
+        self.special: dict[str, Callable[[Syntax, list[Syntax], list[Env]], A.Node]] = {
             "quote": self._quote, "quasiquote": self._quasiquote, "if": self._if,
             "define": self._define_misplaced, "set!": self._set, "lambda": self._lambda,
             "begin": self._begin, "let": self._let, "let*": self._let_star,
@@ -99,7 +99,7 @@ class Expander:
         if self._head(f, []) == "define":
             name, value = self._define_parts(f, [])
             return A.GSet(f.loc, name, value, define=True)
-        return self.expr(f, [], False)
+        return self.expr(f, [])
 
     # ---- expressions --------------------------------------------------------------------
 
@@ -118,8 +118,8 @@ class Expander:
                 return n
         return None
 
-    def expr(self, s: Syntax, env: list[Env], tail: bool) -> A.Node:
-        """Expand one expression; ``tail`` is unused by the expander but kept for symmetry."""
+    def expr(self, s: Syntax, env: list[Env]) -> A.Node:
+        """Expand one expression."""
         e = s.e
         if isinstance(e, Symbol):
             return self._ref(s, env)
@@ -130,7 +130,7 @@ class Expander:
                 raise EshkolError(s.loc, "bad syntax: dotted list in expression")
             head = self._head(s, env)
             if head in self.special:
-                return self.special[head](s, e.items, env, tail)
+                return self.special[head](s, e.items, env)
             return self._application(s, e.items, env)
         if isinstance(e, SVector):
             raise EshkolError(s.loc, "tensor literal #(...) needs the tensor runtime, which is not "
@@ -157,13 +157,13 @@ class Expander:
 
     def _application(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         fn = items[0]
-        args = [self.expr(a, env, False) for a in items[1:]]
+        args = [self.expr(a, env) for a in items[1:]]
         n = _name(fn)
         if n is not None and self._lookup(n, env) is None and n not in self.globals:
             p = PRIMITIVES.get(n)
             if p is not None and not n.startswith("%"):
                 return self._prim_call(s.loc, p, args)
-        return A.Call(s.loc, self.expr(fn, env, False), args)
+        return A.Call(s.loc, self.expr(fn, env), args)
 
     def _prim_call(self, loc: Loc, p: Primitive, args: list[A.Node]) -> A.Node:
         """A direct primitive call, reduced to binary forms where the registry says how."""
@@ -204,30 +204,30 @@ class Expander:
 
     # ---- special forms ------------------------------------------------------------------
 
-    def _quote(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _quote(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) != 2:
             raise EshkolError(s.loc, "bad syntax: (quote datum)")
         return A.Const(s.loc, syntax_to_datum(items[1]))
 
-    def _quasiquote(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _quasiquote(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) != 2:
             raise EshkolError(s.loc, "bad syntax: (quasiquote template)")
-        return self.expr(expand_quasiquote(items[1]), env, tail)
+        return self.expr(expand_quasiquote(items[1]), env)
 
-    def _stray_unquote(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _stray_unquote(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         raise EshkolError(s.loc, f"{_name(items[0])} outside quasiquote")
 
-    def _if(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _if(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) not in (3, 4):
             raise EshkolError(s.loc, "bad syntax: (if test then [else])")
-        els = self.expr(items[3], env, tail) if len(items) == 4 else A.Const(s.loc, UNSPECIFIED)
-        return A.If(s.loc, self.expr(items[1], env, False), self.expr(items[2], env, tail), els)
+        els = self.expr(items[3], env) if len(items) == 4 else A.Const(s.loc, UNSPECIFIED)
+        return A.If(s.loc, self.expr(items[1], env), self.expr(items[2], env), els)
 
-    def _set(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _set(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) != 3:
             raise EshkolError(s.loc, "bad syntax: (set! name value)")
         name = _ident(items[1])
-        value = self.expr(items[2], env, False)
+        value = self.expr(items[2], env)
         var = self._lookup(name, env)
         if var is not None:
             var.assigned = True
@@ -238,7 +238,7 @@ class Expander:
             raise EshkolError(items[1].loc, f"cannot set! the builtin '{name}'; define it first")
         raise EshkolError(items[1].loc, f"unbound variable: {name}")
 
-    def _define_misplaced(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _define_misplaced(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         raise EshkolError(s.loc, "define is only allowed at top level or at the start of a body")
 
     def _define_parts(self, s: Syntax, env: list[Env]) -> tuple[str, A.Node]:
@@ -261,12 +261,12 @@ class Expander:
             return name, A.Const(s.loc, UNSPECIFIED)
         if len(items) != 3:
             raise EshkolError(s.loc, "bad syntax: (define name value)")
-        value = self.expr(items[2], env, False)
+        value = self.expr(items[2], env)
         if isinstance(value, A.Lambda) and value.name is None:
             value.name = name
         return name, value
 
-    def _lambda(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _lambda(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) < 3:
             raise EshkolError(s.loc, "bad syntax: (lambda params body...)")
         return self._make_lambda(s, items[1], items[2:], env, None)
@@ -302,7 +302,7 @@ class Expander:
                     if len(parts) != 2:
                         raise EshkolError(p.loc, "bad syntax: optional parameter is (name default)")
                     # Defaults see the parameters before them.
-                    default = self.expr(parts[1], env + [dict(scope)], False)
+                    default = self.expr(parts[1], env + [dict(scope)])
                     opt.append((bind(parts[0]), default))
                 else:
                     if opt:
@@ -330,7 +330,7 @@ class Expander:
         if not exprs:
             raise EshkolError(s.loc, "bad syntax: body has no expression after its defines")
         if not defs:
-            return self._seq(s.loc, [self.expr(f, env, i == len(exprs) - 1) for i, f in enumerate(exprs)])
+            return self._seq(s.loc, [self.expr(f, env) for f in exprs])
         scope: Env = {}
         for d in defs:
             n = self._define_target(d)
@@ -342,7 +342,7 @@ class Expander:
             n, value = self._define_parts(d, inner)
             vars_.append(scope[n])
             inits.append(value)
-        body = self._seq(s.loc, [self.expr(f, inner, False) for f in exprs])
+        body = self._seq(s.loc, [self.expr(f, inner) for f in exprs])
         return A.Letrec(s.loc, vars_, inits, body)
 
     def _flatten_body_begins(self, forms: list[Syntax], env: list[Env]) -> list[Syntax]:
@@ -359,11 +359,10 @@ class Expander:
     def _seq(self, loc: Loc, nodes: list[A.Node]) -> A.Node:
         return nodes[0] if len(nodes) == 1 else A.Seq(loc, nodes)
 
-    def _begin(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _begin(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) == 1:
             return A.Const(s.loc, UNSPECIFIED)
-        return self._seq(s.loc, [self.expr(f, env, tail and i == len(items) - 2)
-                                 for i, f in enumerate(items[1:])])
+        return self._seq(s.loc, [self.expr(f, env) for f in items[1:]])
 
     def _bindings(self, b: Syntax) -> list[tuple[Syntax, Syntax]]:
         out = []
@@ -377,13 +376,13 @@ class Expander:
             out.append((parts[0], parts[1]))
         return out
 
-    def _let(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _let(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) >= 2 and isinstance(items[1].e, Symbol):
             return self._named_let(s, items, env)
         if len(items) < 3:
             raise EshkolError(s.loc, "bad syntax: (let ((name value) ...) body...)")
         binds = self._bindings(items[1])
-        inits = [self.expr(v, env, False) for _, v in binds]
+        inits = [self.expr(v, env) for _, v in binds]
         scope: Env = {}
         vars_ = []
         for n, _ in binds:
@@ -399,13 +398,13 @@ class Expander:
             raise EshkolError(s.loc, "bad syntax: (let name ((var init) ...) body...)")
         name = items[1].e.name
         binds = self._bindings(items[2])
-        inits = [self.expr(v, env, False) for _, v in binds]
+        inits = [self.expr(v, env) for _, v in binds]
         loop = A.Var(name)
         params = Syntax(SList([n for n, _ in binds]), items[2].loc)
         lam = self._make_lambda(s, params, items[3:], env + [{name: loop}], name)
         return A.Letrec(s.loc, [loop], [lam], A.Call(s.loc, A.LRef(s.loc, loop), inits))
 
-    def _let_star(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _let_star(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) < 3:
             raise EshkolError(s.loc, "bad syntax: (let* ((name value) ...) body...)")
         binds = self._bindings(items[1])
@@ -413,7 +412,7 @@ class Expander:
             return self.body(s, items[2:], env + [{}])
         vars_, inits, scopes = [], [], list(env)
         for n, v in binds:
-            inits.append(self.expr(v, scopes, False))
+            inits.append(self.expr(v, scopes))
             var = A.Var(n.e.name)
             vars_.append(var)
             scopes = scopes + [{n.e.name: var}]
@@ -422,7 +421,7 @@ class Expander:
             node = A.Let(s.loc, [var], [init], node)
         return node
 
-    def _letrec(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _letrec(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) < 3:
             raise EshkolError(s.loc, "bad syntax: (letrec ((name value) ...) body...)")
         binds = self._bindings(items[1])
@@ -430,14 +429,14 @@ class Expander:
         inner = env + [scope]
         inits = []
         for n, v in binds:
-            init = self.expr(v, inner, False)
+            init = self.expr(v, inner)
             if isinstance(init, A.Lambda) and init.name is None:
                 init.name = n.e.name
             inits.append(init)
         return A.Letrec(s.loc, [scope[n.e.name] for n, _ in binds], inits,
                         self.body(s, items[2:], inner))
 
-    def _cond(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _cond(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         clauses = items[1:]
         node: A.Node = A.Const(s.loc, UNSPECIFIED)
         for i in range(len(clauses) - 1, -1, -1):
@@ -448,22 +447,22 @@ class Expander:
             if _name(parts[0]) == "else" and self._lookup("else", env) is None:
                 if i != len(clauses) - 1:
                     raise EshkolError(c.loc, "else clause must be last in cond")
-                node = self._seq(c.loc, [self.expr(x, env, tail) for x in parts[1:]]) if len(parts) > 1 \
+                node = self._seq(c.loc, [self.expr(x, env) for x in parts[1:]]) if len(parts) > 1 \
                     else A.Const(c.loc, UNSPECIFIED)
                 continue
-            test = self.expr(parts[0], env, False)
+            test = self.expr(parts[0], env)
             if len(parts) == 3 and _name(parts[1]) == "=>":
                 t = A.Var("t")
-                call = A.Call(c.loc, self.expr(parts[2], env, False), [A.LRef(c.loc, t)])
+                call = A.Call(c.loc, self.expr(parts[2], env), [A.LRef(c.loc, t)])
                 node = A.Let(c.loc, [t], [test], A.If(c.loc, A.LRef(c.loc, t), call, node))
             elif len(parts) == 1:
                 t = A.Var("t")
                 node = A.Let(c.loc, [t], [test], A.If(c.loc, A.LRef(c.loc, t), A.LRef(c.loc, t), node))
             else:
-                node = A.If(c.loc, test, self._seq(c.loc, [self.expr(x, env, tail) for x in parts[1:]]), node)
+                node = A.If(c.loc, test, self._seq(c.loc, [self.expr(x, env) for x in parts[1:]]), node)
         return node
 
-    def _case(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _case(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) < 2:
             raise EshkolError(s.loc, "bad syntax: (case key clause...)")
         key = A.Var("key")
@@ -475,9 +474,9 @@ class Expander:
             if len(parts) < 2:
                 raise EshkolError(c.loc, "bad syntax: case clause needs expressions")
             if len(parts) == 3 and _name(parts[1]) == "=>":
-                result = A.Call(c.loc, self.expr(parts[2], env, False), [A.LRef(c.loc, key)])
+                result = A.Call(c.loc, self.expr(parts[2], env), [A.LRef(c.loc, key)])
             else:
-                result = self._seq(c.loc, [self.expr(x, env, tail) for x in parts[1:]])
+                result = self._seq(c.loc, [self.expr(x, env) for x in parts[1:]])
             if _name(parts[0]) == "else":
                 node = result
                 continue
@@ -487,42 +486,41 @@ class Expander:
                 test = A.If(c.loc, A.Prim(c.loc, "eqv?", [A.LRef(c.loc, key), A.Const(c.loc, d)]),
                             A.Const(c.loc, True), test)
             node = A.If(c.loc, test, result, node)
-        return A.Let(s.loc, [key], [self.expr(items[1], env, False)], node)
+        return A.Let(s.loc, [key], [self.expr(items[1], env)], node)
 
-    def _when(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
-        return self._when_unless(s, items, env, tail, True)
+    def _when(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+        return self._when_unless(s, items, env, True)
 
-    def _unless(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
-        return self._when_unless(s, items, env, tail, False)
+    def _unless(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+        return self._when_unless(s, items, env, False)
 
-    def _when_unless(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool,
-                     when: bool) -> A.Node:
+    def _when_unless(self, s: Syntax, items: list[Syntax], env: list[Env], when: bool) -> A.Node:
         if len(items) < 3:
             raise EshkolError(s.loc, f"bad syntax: ({_name(items[0])} test body...)")
-        body = self._seq(s.loc, [self.expr(x, env, tail) for x in items[2:]])
+        body = self._seq(s.loc, [self.expr(x, env) for x in items[2:]])
         void = A.Const(s.loc, UNSPECIFIED)
-        test = self.expr(items[1], env, False)
+        test = self.expr(items[1], env)
         return A.If(s.loc, test, body, void) if when else A.If(s.loc, test, void, body)
 
-    def _and(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _and(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) == 1:
             return A.Const(s.loc, True)
-        node = self.expr(items[-1], env, tail)
+        node = self.expr(items[-1], env)
         for x in reversed(items[1:-1]):
-            node = A.If(s.loc, self.expr(x, env, False), node, A.Const(s.loc, False))
+            node = A.If(s.loc, self.expr(x, env), node, A.Const(s.loc, False))
         return node
 
-    def _or(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _or(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         if len(items) == 1:
             return A.Const(s.loc, False)
-        node = self.expr(items[-1], env, tail)
+        node = self.expr(items[-1], env)
         for x in reversed(items[1:-1]):
             t = A.Var("t")
-            node = A.Let(s.loc, [t], [self.expr(x, env, False)],
+            node = A.Let(s.loc, [t], [self.expr(x, env)],
                          A.If(s.loc, A.LRef(s.loc, t), A.LRef(s.loc, t), node))
         return node
 
-    def _do(self, s: Syntax, items: list[Syntax], env: list[Env], tail: bool) -> A.Node:
+    def _do(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
         # (do ((v init step)...) (test res...) body...) → named-let loop
         if len(items) < 3:
             raise EshkolError(s.loc, "bad syntax: (do ((var init step) ...) (test expr...) body...)")
@@ -543,14 +541,14 @@ class Expander:
             scope[v.e.name] = var
             params.append(var)
         inner = env + [scope]
-        test = self.expr(exit_parts[0], inner, False)
-        result = self._seq(s.loc, [self.expr(x, inner, True) for x in exit_parts[1:]]) \
+        test = self.expr(exit_parts[0], inner)
+        result = self._seq(s.loc, [self.expr(x, inner) for x in exit_parts[1:]]) \
             if len(exit_parts) > 1 else A.Const(s.loc, UNSPECIFIED)
-        again = A.Call(s.loc, A.LRef(s.loc, loop), [self.expr(st, inner, False) for _, _, st in specs])
-        body_nodes = [self.expr(x, inner, False) for x in items[3:]]
+        again = A.Call(s.loc, A.LRef(s.loc, loop), [self.expr(st, inner) for _, _, st in specs])
+        body_nodes = [self.expr(x, inner) for x in items[3:]]
         loop_body = A.If(s.loc, test, result, self._seq(s.loc, body_nodes + [again]))
         lam = A.Lambda(s.loc, params, [], None, loop_body, "do-loop")
-        inits = [self.expr(init, env, False) for _, init, _ in specs]
+        inits = [self.expr(init, env) for _, init, _ in specs]
         return A.Letrec(s.loc, [loop], [lam], A.Call(s.loc, A.LRef(s.loc, loop), inits))
 
 
