@@ -38,7 +38,7 @@ class EshkolError(Exception):
 
     def render(self) -> str:
         """The diagnostic text: location, message and, when the source is known, a caret line."""
-        head = f"{self.loc}: error: {self.message}"
+        head = str(self)
         text = _SOURCES.get(self.loc.file)
         if text is None or self.loc.line < 1:
             return head
@@ -49,4 +49,7 @@ class EshkolError(Exception):
         return f"{head}\n{src}\n{' ' * (self.loc.col - 1)}^"
 
     def __str__(self) -> str:
+        if self.loc.line < 1:  # no position: name the file when there is one
+            where = "" if self.loc is UNKNOWN or self.loc.file == UNKNOWN.file else f"{self.loc.file}: "
+            return f"{where}error: {self.message}"
         return f"{self.loc}: error: {self.message}"
