@@ -71,6 +71,7 @@ def main() -> None:
         ("python3 -c pass", base, None),
     ]
     print(f"eshkol startup: {eshkol}  (median of {args.runs} runs, wall clock)")
+    print(f"python3 on PATH: {shutil.which('python3')}")
     print(f"{'measurement':<24} {'seconds':>8} {'target':>8} {'vs python':>10} {'ok':>4}")
     for name, t, target in rows:
         tgt = f"<={target:.1f}" if target is not None else "-"

@@ -103,7 +103,10 @@ toplevel = st.one_of(
               expressions).map(lambda t: f"(define ({t[0]} {' '.join(t[1])}) {t[2]})"),
     expressions.map(lambda e: f"(display {e})"),
 )
-programs = st.lists(toplevel, min_size=1, max_size=6).map("\n".join)
+# Half the programs first define every symbol, so that fewer stop at "unbound variable".
+PRELUDE = "".join(f"(define {s} '({i} {i}))\n" for i, s in enumerate(SYMBOLS))
+programs = st.tuples(st.booleans(), st.lists(toplevel, min_size=1, max_size=6)).map(
+    lambda t: (PRELUDE if t[0] else "") + "\n".join(t[1]))
 
 
 # ---- tests through the whole toolchain ---------------------------------------------------------
