@@ -123,7 +123,7 @@ def translate(path: str, target: str, options: Options) -> str:
     is_llvm = all(op.operation.name.startswith("llvm.") for op in module.body.operations)
     if not is_llvm:
         run_passes(ctx, module, PIPELINES["eshkol-cpu"])
-    from eshkol.runtime.aot import translate_to_llvm_ir
+    from eshkol.runtime.aot import optimize_llvm_ir, translate_to_llvm_ir
 
     with ctx:
-        return translate_to_llvm_ir(str(module))
+        return optimize_llvm_ir(translate_to_llvm_ir(str(module)), options.opt_level)

@@ -36,7 +36,7 @@ _Noreturn void esk_error_type(const char *loc, const char *who, const char *expe
 }
 
 static const char *proc_name(esk_closure *f) {
-  return f && f->name ? f->name : "#<procedure>";
+  return f && f->name && *f->name ? f->name : "#<procedure>";
 }
 
 _Noreturn void esk_error_arity(const char *loc, esk_closure *f, int64_t argc) {

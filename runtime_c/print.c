@@ -255,7 +255,7 @@ static void print(esk_value v, FILE *out, int write) {
     }
     case ESK_T_CLOSURE: {
       const char *name = ((esk_closure *)obj)->name;
-      if (name) fprintf(out, "#<procedure %s>", name);
+      if (name && *name) fprintf(out, "#<procedure %s>", name);
       else fputs("#<procedure>", out);
       break;
     }

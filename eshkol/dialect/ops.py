@@ -40,7 +40,8 @@ ATTR_NAME = "eshkol.name"      # the procedure's print name (string)
 ATTR_NREQ = "eshkol.nreq"      # required parameters (i64)
 ATTR_NOPT = "eshkol.nopt"      # optional parameters (i64)
 ATTR_REST = "eshkol.rest"      # has a rest parameter (bool)
-ATTR_ENTRY = "eshkol.entry"    # unit: the module's top-level code
+ATTR_ENTRY = "eshkol.entry"    # unit: the module's entry (start-up, then the top level)
+ATTR_TOPLEVEL = "eshkol.toplevel"  # unit: a chunk of top-level forms
 
 IMM_KINDS = ("bool", "char", "nil", "void", "default")
 

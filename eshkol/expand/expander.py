@@ -72,7 +72,23 @@ class Expander:
             if target is not None:
                 self.globals.add(target)
         body = [self._toplevel(f) for f in forms]
+        if "main" in self.globals and not any(self._calls_main(f) for f in forms):
+            body.append(self._run_main(forms[-1].loc))
         return A.Program(body, sorted(self.globals))
+
+    def _calls_main(self, f: Syntax) -> bool:
+        """Whether top-level form ``f`` is a call of ``main``."""
+        return isinstance(f.e, SList) and bool(f.e.items) and _name(f.e.items[0]) == "main"
+
+    @staticmethod
+    def _run_main(loc: Loc) -> A.Node:
+        # v1.x programs define a zero-argument `main` and expect it to run after the top-level
+        # forms; an exact integer result is the exit status.
+        r = A.Var("result")
+        ref = A.LRef(loc, r)
+        is_status = A.If(loc, A.Prim(loc, "integer?", [ref]), A.Prim(loc, "exact?", [ref]), A.Const(loc, False))
+        return A.Let(loc, [r], [A.Call(loc, A.GRef(loc, "main"), [])],
+                     A.If(loc, is_status, A.Prim(loc, "exit", [ref]), A.Const(loc, UNSPECIFIED)))
 
     def _flatten_begins(self, forms: list[Syntax]) -> list[Syntax]:
         out: list[Syntax] = []
@@ -368,8 +384,6 @@ class Expander:
         out = []
         for pair in _items(b, "a list of bindings"):
             parts = _items(pair, "a binding (name value)")
-            if len(parts) == 1:
-                parts = [parts[0], Syntax(UNSPECIFIED, pair.loc)]
             if len(parts) != 2:
                 raise EshkolError(pair.loc, "bad syntax: expected a binding (name value)")
             _ident(parts[0])

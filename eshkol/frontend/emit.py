@@ -32,6 +32,7 @@ from eshkol.syntax.diagnostics import EshkolError, Loc
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 ENTRY = "esk_toplevel"
+TOPLEVEL_CHUNK = 8  # top-level forms per function
 
 # How a variable is reached inside the function being emitted.
 #   ("ssa", value)      a plain SSA value
@@ -87,27 +88,10 @@ class FunctionEmitter:
 
     def emit_body(self, node: A.Node, tail: bool) -> None:
         """Emit ``node`` as the whole body: return its value."""
-        if ops.ATTR_ENTRY in self.fn.attributes:
-            self._emit_quoted_constants()
         v = self.value(node, tail=tail and self.in_lambda)
         if v is not None:
             with self.ip():
                 func.ReturnOp([v], loc=ops.location(node.loc))
-
-    def _emit_quoted_constants(self) -> None:
-        # Emitted before any user code so every hoisted datum exists when referenced; the
-        # list grows while the program is emitted, so the entry block gets them last (below).
-        self._quote_block = self.block
-        self.block = self.new_block()
-        self._after_quotes = self.block
-
-    def finish_entry(self) -> None:
-        """Emit the hoisted quoted datums at the start of the entry function."""
-        with ir.InsertionPoint(self._quote_block):
-            for name, value, loc in self.mod.quoted:
-                v = self.datum(value, loc)
-                ops.global_set(name, v, True, loc)
-            cf.BranchOp([], self._after_quotes, loc=ir.Location.unknown())
 
     # ---- expressions ---------------------------------------------------------------------
 
@@ -351,21 +335,36 @@ class FunctionEmitter:
 
 
 def emit_module(program: A.Program) -> ir.Module:
-    """The eshkol-dialect module of ``program`` (call inside the dialect's context)."""
+    """The eshkol-dialect module of ``program`` (call inside the dialect's context).
+
+    Top-level forms are emitted in chunks, one function each (``eshkol.toplevel``): LLVM's
+    optimiser is superlinear in function size, and a program of thousands of top-level forms
+    must still compile quickly. The entry function builds the quoted data, then calls the
+    chunks in order.
+    """
     with ir.Location.unknown():
         me = ModuleEmitter(program)
         analyze(program)
+        chunks = []
+        for k in range(0, len(program.body), TOPLEVEL_CHUNK):
+            forms = program.body[k:k + TOPLEVEL_CHUNK]
+            name = me.fresh("toplevel")
+            with ir.InsertionPoint(me.module.body):
+                fn = func.FuncOp(name, ir.FunctionType.get([], [me.vt]))
+                fn.attributes[ops.ATTR_TOPLEVEL] = ir.UnitAttr.get()
+            FunctionEmitter(me, fn, {}, lambda_=None).emit_body(A.Seq(forms[0].loc, forms), tail=False)
+            chunks.append(name)
         with ir.InsertionPoint(me.module.body):
             entry_fn = func.FuncOp(ENTRY, ir.FunctionType.get([], [me.vt]))
             entry_fn.attributes[ops.ATTR_ENTRY] = ir.UnitAttr.get()
         fe = FunctionEmitter(me, entry_fn, {}, lambda_=None)
-        body = program.body
-        seq = A.Seq(body[0].loc, body) if body else A.Const(Loc("<none>", 0, 0), UNSPECIFIED)
-        fe.emit_body(seq, tail=False)
-        fe.finish_entry()
+        with fe.ip():
+            for name, value, loc in me.quoted:
+                ops.global_set(name, fe.datum(value, loc), True, loc)
+            for name in chunks:
+                func.CallOp([me.vt], ir.FlatSymbolRefAttr.get(name), [])
+            func.ReturnOp([ops.const_imm("void", 0)])
         with ir.InsertionPoint.at_block_begin(me.module.body):
             for g in me.globals:
                 ops.global_decl(g)
     return me.module
-
-

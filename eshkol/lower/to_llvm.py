@@ -94,6 +94,9 @@ class FunctionLowering:
         self.names: dict[ir.Value, str] = {}
         self.n = 0
         self.entry = ops.ATTR_ENTRY in fn.attributes
+        # Top-level code (the entry and the chunks) is not a procedure: no prologue, and its
+        # tail calls are plain calls (its signature differs from the callee's).
+        self.toplevel = self.entry or ops.ATTR_TOPLEVEL in fn.attributes
         self.max_argv = 0
         self.loc_cache: dict[str, str] = {}
 
@@ -201,6 +204,10 @@ class FunctionLowering:
             header = f"llvm.func @{ENTRY_SYMBOL}() {{"
             self.out.append("  // prologue")
             self.entry_init()
+            self.emit(f"llvm.br {self.block_labels[blocks[0]]}")
+        elif self.toplevel:
+            header = f"llvm.func internal @{self.st.funcs[sym]}() -> {V} {{"
+            self.out.append("  // prologue")
             self.emit(f"llvm.br {self.block_labels[blocks[0]]}")
         else:
             header = (f"llvm.func internal @{self.st.funcs[sym]}(%self: !llvm.ptr, %argc: i64, "
@@ -435,10 +442,7 @@ class FunctionLowering:
         self._call(op, tail=False)
 
     def op_eshkol_tail_call(self, op) -> None:
-        if self.entry:  # top-level code is not a procedure: nothing to replace
-            self._call(op, tail=False)
-        else:
-            self._call(op, tail=True)
+        self._call(op, tail=not self.toplevel)
 
     def op_eshkol_prim(self, op) -> None:
         name = _attr_str(op, "name")
@@ -505,6 +509,12 @@ class FunctionLowering:
         self.emit(f"llvm.cond_br {cond}, {self.block_labels[t]}{self._succ_args(view.trueDestOperands)}, "
                   f"{self.block_labels[f]}{self._succ_args(view.falseDestOperands)}")
 
+    def op_func_call(self, op) -> None:
+        callee = _attr_sym(op, "callee")
+        r = self.tmp()
+        self.emit(f"{r} = llvm.call @{self.st.funcs[callee]}() : () -> {V}")
+        self.bind(op.results[0], r)
+
     def op_func_return(self, op) -> None:
         if self.entry:
             self.emit("llvm.return")
@@ -531,6 +541,7 @@ class ModuleLowering:
                 fns.append(op)
                 if ops.ATTR_ENTRY not in op.attributes:
                     st.funcs[sym] = f"esk_fn.{len(st.funcs)}"
+                if ops.ATTR_NAME in op.attributes:
                     st.func_names[sym] = _attr_str(op, ops.ATTR_NAME)
             else:
                 raise EshkolError(None, f"cannot lower top-level operation {name}")
@@ -568,8 +579,12 @@ class ModuleLowering:
             res_txt = "" if res == "!llvm.void" else f" -> {res}"
             out.append(f"llvm.func @{fn}{args}{res_txt}" + (" attributes {passthrough = [\"noreturn\", \"cold\"]}"
                                                             if fn.startswith(("esk_error", "esk_stack")) else ""))
+        seen = set()  # several Eshkol names may share one C function (exact, inexact->exact)
         for name in sorted(st.prims):
             p = PRIMITIVES[name]
+            if p.cname in seen:
+                continue
+            seen.add(p.cname)
             if p.argv_convention:
                 sig = f"(!llvm.ptr, i64, !llvm.ptr) -> {V}"
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mlir import ir, passmanager
 
+from eshkol.lower.pipelines import PIPELINES
 from eshkol.passes.registry import PASSES
 from eshkol.syntax.diagnostics import EshkolError
 
@@ -50,7 +51,10 @@ def _python_pass(info):
 def run_pipeline(module: ir.Module, passes: list[str]) -> None:
     """Run ``passes`` (names, possibly with upstream options) on ``module`` in place."""
     pm = passmanager.PassManager("builtin.module")
-    for p in passes:
+    expanded: list[str] = []
+    for p in passes:  # named pipelines may appear anywhere a pass may
+        expanded.extend(PIPELINES.get(p, [p]))
+    for p in expanded:
         info = PASSES.get(p)
         if info is not None:
             pm.add(_python_pass(info), name=info.name, argument=info.name, description=info.description)

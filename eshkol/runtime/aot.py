@@ -39,6 +39,13 @@ def translate_to_llvm_ir(llvm_dialect_text: str) -> str:
     return _run([tool("mlir-translate"), "--mlir-to-llvmir"], "mlir-translate", llvm_dialect_text)
 
 
+def optimize_llvm_ir(ir_text: str, opt_level: int) -> str:
+    """LLVM IR after LLVM's standard pipeline at ``opt_level`` (unchanged at 0)."""
+    if opt_level == 0:
+        return ir_text
+    return _run([tool("opt"), f"-O{opt_level}", "-S"], "opt", ir_text)
+
+
 def _gc_link_args() -> list[str]:
     for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"):
         if Path(d, "libgc.a").exists():
