@@ -19,7 +19,6 @@ from eshkol.core.closure import analyze, letrec_knot
 from eshkol.dialect import ops
 from eshkol.syntax.datum import (
     EOF,
-    UNSPECIFIED,
     Bytevector,
     Char,
     Nil,
