@@ -12,6 +12,7 @@ are plain and numerous, and text keeps each rule readable next to the IR it make
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 
@@ -200,13 +201,15 @@ class FunctionLowering:
         blocks = list(fn.regions[0].blocks)
         self.block_labels = {b: f"^bb{i}" for i, b in enumerate(blocks)}
         entry_args = list(blocks[0].arguments)
+        # Top-level code runs once: optimising it costs more compile time than it can save.
+        cold = 'attributes {passthrough = ["optnone", "noinline"]} '
         if self.entry:
-            header = f"llvm.func @{ENTRY_SYMBOL}() {{"
+            header = f"llvm.func @{ENTRY_SYMBOL}() {cold}{{"
             self.out.append("  // prologue")
             self.entry_init()
             self.emit(f"llvm.br {self.block_labels[blocks[0]]}")
         elif self.toplevel:
-            header = f"llvm.func internal @{self.st.funcs[sym]}() -> {V} {{"
+            header = f"llvm.func internal @{self.st.funcs[sym]}() -> {V} {cold}{{"
             self.out.append("  // prologue")
             self.emit(f"llvm.br {self.block_labels[blocks[0]]}")
         else:
@@ -596,7 +599,7 @@ class ModuleLowering:
     def const_init(self) -> str:
         """Start-up code of esk_entry: mark globals unbound, register roots, build constants."""
         st = self.st
-        fl = FunctionLowering(st, self._dummy_op(), prefix="%init")
+        fl = FunctionLowering(st, self._entry_op, prefix="%init")
         base = fl.tmp()
         fl.emit(f"{base} = llvm.mlir.addressof @esk_globals : !llvm.ptr")
         n = fl.const(len(st.globals) + len(st.consts))
@@ -617,7 +620,9 @@ class ModuleLowering:
             fl.emit(f"llvm.store {v}, {fl.slot_ptr(len(st.globals) + i)} : {V}, !llvm.ptr")
         return "\n".join(fl.out)
 
-    def _dummy_op(self):
+    @functools.cached_property
+    def _entry_op(self):
+        """The entry func.func (helpers lowered outside any function borrow its context)."""
         for op in self.body.operations:
             if op.operation.name == "func.func" and ops.ATTR_ENTRY in op.attributes:
                 return op
@@ -625,7 +630,7 @@ class ModuleLowering:
 
     def prim_wrapper(self, p: Primitive) -> str:
         """``esk_primfn_C``: primitive ``p`` as a procedure with the uniform entry."""
-        fl = FunctionLowering(self.st, self._dummy_op())
+        fl = FunctionLowering(self.st, self._entry_op)
         fl.entry = False
         lo = fl.const(p.min_args)
         ok = fl.tmp()
