@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from eshkol.cli.common import OPT_LEVEL, report_errors
+from eshkol.cli.common import report_errors
 
 TARGETS = ["eshkol", "llvm"]
 
@@ -14,7 +14,8 @@ TARGETS = ["eshkol", "llvm"]
 @click.option("--target", type=click.Choice(TARGETS), required=True,
               help="eshkol: the eshkol dialect; llvm: LLVM IR after the CPU pipeline.")
 @click.option("-o", "output", default="-", help="Output file (default: stdout).")
-@OPT_LEVEL
+@click.option("-O", "opt_level", type=click.IntRange(0, 3), default=0, show_default=True,
+              help="Run LLVM's optimisation pipeline at this level on --target=llvm output.")
 @report_errors
 def main(file: str, target: str, output: str, opt_level: int) -> None:
     """Translate FILE (.esk source or .mlir; - for stdin) to TARGET."""

@@ -55,3 +55,9 @@ config.environment["PATH"] = os.pathsep.join(path_dirs + [os.environ.get("PATH",
 config.substitutions.append(("%eshkol-translate", tool("eshkol-translate")))
 config.substitutions.append(("%eshkol-opt", tool("eshkol-opt")))
 config.substitutions.append(("%eshkol", tool("eshkol")))
+
+# Working on the compiler without reinstalling: PYTHONPATH=<checkout> and
+# ESHKOL_RUNTIME_DIR=<runtime build> reach the tools.
+for var in ("PYTHONPATH", "ESHKOL_RUNTIME_DIR"):
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
