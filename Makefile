@@ -17,13 +17,15 @@ test: install
 
 install: $(STAMP)
 
-# The C runtime needs libgc (Boehm GC); tests use Chez Scheme as an oracle when present.
+# The C runtime needs libgc (Boehm GC) and GMP (bignums, rationals); tests use Chez Scheme as
+# an oracle when present.  (Debian keeps gmp.h under /usr/include/<multiarch>/.)
+HAVE_GMP = [ -f /usr/include/gmp.h ] || ls /usr/include/*/gmp.h >/dev/null 2>&1
 sysdeps:
-	@if [ ! -f /usr/include/gc.h ] || ! command -v scheme >/dev/null 2>&1; then \
+	@if [ ! -f /usr/include/gc.h ] || ! $(HAVE_GMP) || ! command -v scheme >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgc-dev chezscheme >/dev/null; \
-	  elif [ ! -f /usr/include/gc.h ]; then \
-	    echo "missing libgc: run 'sudo apt-get install libgc-dev' (and 'chezscheme' for the Scheme oracle)"; exit 1; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgc-dev libgmp-dev chezscheme >/dev/null; \
+	  elif [ ! -f /usr/include/gc.h ] || ! $(HAVE_GMP); then \
+	    echo "missing libgc or GMP: run 'sudo apt-get install libgc-dev libgmp-dev' (and 'chezscheme' for the Scheme oracle)"; exit 1; \
 	  else \
 	    echo "note: Chez Scheme not found ('sudo apt-get install chezscheme'); its tests will be skipped"; \
 	  fi; \

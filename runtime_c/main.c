@@ -48,6 +48,7 @@ void esk_init(int argc, char **argv) {
   if (initialised) return;
   initialised = 1;
   GC_INIT();
+  esk_numbers_init();
   /* The collector's default starting heap is tiny, so allocation-heavy programs begin with a
    * burst of collections; a modest head start measured ~2x faster on cons-heavy loops. */
   if (!getenv("GC_INITIAL_HEAP_SIZE")) GC_expand_hp(INITIAL_HEAP);

@@ -263,8 +263,8 @@ static void print(esk_value v, FILE *out, int write) {
       fputs("#&", out);
       print(((esk_box *)obj)->value, out, write);
       break;
-    case ESK_T_BIGNUM: fputs("#<bignum>", out); break;
-    case ESK_T_RATIONAL: fputs("#<rational>", out); break;
+    case ESK_T_BIGNUM:
+    case ESK_T_RATIONAL: fputs(esk_number_to_cstring(v, 10), out); break;
     case ESK_T_HASHTABLE: fputs("#<hash-table>", out); break;
     case ESK_T_RECORD: fputs("#<record>", out); break;
     case ESK_T_TENSOR: fputs("#<tensor>", out); break;

@@ -13,9 +13,11 @@ from eshkol.cli.common import OPT_LEVEL, report_errors
 @click.version_option(package_name="eshkol", message="eshkol %(version)s")
 @click.pass_context
 def main(ctx: click.Context) -> None:
-    """The Eshkol compiler: a Scheme for scientific computing, compiled through MLIR."""
+    """The Eshkol compiler: a Scheme for scientific computing, compiled through MLIR.
+
+    With no command, starts the REPL."""
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        ctx.invoke(repl)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -43,3 +45,13 @@ def build(file: str, output: str, opt_level: int) -> None:
     from eshkol.driver import Options, build_program
 
     build_program(file, output, Options(opt_level))
+
+
+@main.command()
+@OPT_LEVEL
+@report_errors
+def repl(opt_level: int) -> None:
+    """Interactive read-eval-print loop (line editing and history on a terminal)."""
+    from eshkol.cli.repl import run_repl
+
+    sys.exit(run_repl(opt_level))

@@ -142,7 +142,9 @@ class Prim(Node):
 
 @dataclass
 class Program:
-    """A whole program: top-level forms in order plus the set of global names it defines."""
+    """A whole program: top-level forms in order, the global names it defines, and the
+    names it uses from separately compiled libraries (name → (library, slot))."""
 
     body: list[Node]
     globals: list[str]
+    imports: dict[str, tuple[str, int]] = field(default_factory=dict)

@@ -26,6 +26,14 @@ irdl.dialect @eshkol {
     %v = irdl.base @eshkol::@value
     irdl.results(result: %v)
   }
+  // An exact integer beyond 64 bits or an exact rational: decimal "n" or "n/d" (lowest terms),
+  // created once when the module starts.
+  irdl.operation @const_exact {
+    %a = irdl.base "#builtin.string"
+    irdl.attributes {"value" = %a}
+    %v = irdl.base @eshkol::@value
+    irdl.results(result: %v)
+  }
   // Literal strings (immutable) and symbols (interned), created once when the module starts.
   irdl.operation @const_string {
     %a = irdl.base "#builtin.string"
@@ -44,6 +52,14 @@ irdl.dialect @eshkol {
   irdl.operation @global {
     %a = irdl.base "#builtin.string"
     irdl.attributes {"sym_name" = %a}
+  }
+  // A top-level variable of a separately compiled library (the prelude, stdlib modules):
+  // slot `index` of that library's globals.
+  irdl.operation @extern_global {
+    %a = irdl.base "#builtin.string"
+    %l = irdl.base "#builtin.string"
+    %i = irdl.base "#builtin.integer"
+    irdl.attributes {"sym_name" = %a, "library" = %l, "index" = %i}
   }
   // Read a global (an error if it is not yet defined).
   irdl.operation @global_ref {

@@ -25,9 +25,11 @@ sys.modules.setdefault("mlir.dialects.eshkol", types.ModuleType("mlir.dialects.e
 CONST_INT = "eshkol.const_int"
 CONST_FLOAT = "eshkol.const_float"
 CONST_IMM = "eshkol.const_imm"
+CONST_EXACT = "eshkol.const_exact"
 CONST_STRING = "eshkol.const_string"
 CONST_SYMBOL = "eshkol.const_symbol"
 GLOBAL = "eshkol.global"
+EXTERN_GLOBAL = "eshkol.extern_global"
 GLOBAL_REF = "eshkol.global_ref"
 GLOBAL_SET = "eshkol.global_set"
 MAKE_CLOSURE = "eshkol.make_closure"
@@ -49,6 +51,7 @@ ATTR_NREQ = "eshkol.nreq"      # required parameters (i64)
 ATTR_NOPT = "eshkol.nopt"      # optional parameters (i64)
 ATTR_REST = "eshkol.rest"      # has a rest parameter (bool)
 ATTR_ENTRY = "eshkol.entry"    # unit: the module's entry (start-up, then the top level)
+ATTR_LIBRARY = "eshkol.library"  # string, on the module: compiled as this library
 ATTR_TOPLEVEL = "eshkol.toplevel"  # unit: a chunk of top-level forms
 
 IMM_KINDS = ("bool", "char", "nil", "void", "default")
@@ -118,6 +121,11 @@ def const_imm(kind: str, value: int = 0, loc: Loc | None = None) -> ir.Value:
     return _op(CONST_IMM, loc, attrs={"kind": _str(kind), "value": _i64(value)}).result
 
 
+def const_exact(text: str, loc: Loc | None = None) -> ir.Value:
+    """A bignum or exact rational, written "n" or "n/d"."""
+    return _op(CONST_EXACT, loc, attrs={"value": _str(text)}).result
+
+
 def const_string(s: str, loc: Loc | None = None) -> ir.Value:
     """A literal (immutable) string."""
     return _op(CONST_STRING, loc, attrs={"value": _str(s)}).result
@@ -131,6 +139,12 @@ def const_symbol(name: str, loc: Loc | None = None) -> ir.Value:
 def global_decl(sym: str, loc: Loc | None = None) -> ir.Operation:
     """Declare the top-level variable ``sym`` (at module level)."""
     return _op(GLOBAL, loc, attrs={"sym_name": _str(sym)}, result=False)
+
+
+def extern_global_decl(sym: str, library: str, index: int) -> ir.Operation:
+    """Declare ``sym`` as slot ``index`` of separately compiled ``library`` (module level)."""
+    return _op(EXTERN_GLOBAL, None, attrs={"sym_name": _str(sym), "library": _str(library),
+                                           "index": _i64(index)}, result=False)
 
 
 def global_ref(sym: str, loc: Loc | None = None) -> ir.Value:

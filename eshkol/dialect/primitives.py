@@ -102,11 +102,16 @@ for _n, _c in [("abs", "abs"), ("exact->inexact", "exact_to_inexact"), ("inexact
                ("floor", "floor"), ("ceiling", "ceiling"), ("round", "round"), ("truncate", "truncate"),
                ("sqrt", "sqrt"), ("exp", "exp"), ("log", "log"), ("sin", "sin"), ("cos", "cos"),
                ("tan", "tan"), ("asin", "asin"), ("acos", "acos"), ("square", "square"),
-               ("number->string", "number_to_string"), ("string->number", "string_to_number"),
                ("number?", "is_number"), ("integer?", "is_integer"), ("exact?", "is_exact"),
                ("inexact?", "is_inexact"), ("zero?", "is_zero"), ("positive?", "is_positive"),
-               ("negative?", "is_negative"), ("odd?", "is_odd"), ("even?", "is_even")]:
+               ("negative?", "is_negative"), ("odd?", "is_odd"), ("even?", "is_even"),
+               ("real?", "is_real"), ("rational?", "is_rational"), ("exact-integer?", "is_exact_integer"),
+               ("nan?", "is_nan"), ("infinite?", "is_infinite"), ("finite?", "is_finite"),
+               ("numerator", "numerator"), ("denominator", "denominator")]:
     prim(_n, _c, 1)
+# Optional radix: (number->string z [radix]), (string->number s [radix]).
+prim("number->string", "number_to_string", 1, 2)
+prim("string->number", "string_to_number", 1, 2)
 
 # ---- pairs and lists -------------------------------------------------------------------------
 prim("cons", "cons", 2)
@@ -171,3 +176,43 @@ prim("write-string", "write_string", 1)
 prim("write-char", "write_char", 1)
 prim("exit", "exit", 0, 1)
 prim("command-line", "command_line", 0)
+
+# ---- control: conditions, dynamic-wind, continuations, values, parameters, promises, records
+# (runtime_c/control.c; the special forms that use the '%' entries are in expand/expander.py)
+prim("values", "values", 0, None)
+prim("call-with-values", "call_with_values", 2)
+prim("%mv-ref", "mv_ref", 3)
+prim("%mv-rest", "mv_rest", 2)
+prim("floor/", "floor_slash", 2)
+prim("truncate/", "truncate_slash", 2)
+prim("error", "error", 1, None)
+prim("raise", "raise", 1)
+prim("raise-continuable", "raise_continuable", 1)
+prim("with-exception-handler", "with_exception_handler", 2)
+prim("%with-guard", "with_guard", 2)
+prim("%reraise", "reraise", 2)
+prim("error-object?", "is_error_object", 1)
+prim("error-object-message", "error_object_message", 1)
+prim("error-object-irritants", "error_object_irritants", 1)
+prim("file-error?", "is_file_error", 1)
+prim("read-error?", "is_read_error", 1)
+prim("%assert-fail", "assert_fail", 1)
+prim("dynamic-wind", "dynamic_wind", 3)
+prim("call-with-current-continuation", "call_cc", 1)
+prim("call/cc", "call_cc", 1)
+# exit runs the after thunks of pending dynamic-winds first (LANGUAGE.md); emergency-exit not.
+prim("exit", "exit_unwind", 0, 1)
+prim("emergency-exit", "exit", 0, 1)
+prim("make-parameter", "make_parameter", 1, 2)
+prim("%parameterize", "parameterize", 3)
+prim("%delay", "delay", 1)
+prim("%delay-force", "delay_force", 1)
+prim("make-promise", "make_promise", 1)
+prim("promise?", "is_promise", 1)
+prim("force", "force", 1)
+prim("%make-rtd", "make_rtd", 2)
+prim("%record", "record", 1, None)
+prim("%record?", "is_record_of", 2)
+prim("%record-ref", "record_ref", 4)
+prim("%record-set!", "record_set", 5)
+prim("%case-lambda", "case_lambda", 1, None)

@@ -1,32 +1,52 @@
 """The expander: syntax objects → core forms (eshkol.core.ast).
 
-Handles the core special forms and the derived forms of LANGUAGE.md that are not macros
-(let*, letrec, named let, cond, case, when, unless, and, or, do, quasiquote, internal
-defines, optional parameters). A name resolves, innermost first, to a lexical variable, a
-global defined anywhere in the program, or a primitive; anything else is a compile-time
-"unbound variable" error at its use.
+Hygiene follows the sets-of-scopes model (see ``scopes.py``): every binding form makes a scope
+and adds it to its binders and region; every macro expansion adds a fresh introduction scope to
+what the macro's template introduced. An identifier refers to the binding of its name whose
+scope set is the largest subset of the identifier's own; with none, it is (in this order) a
+global defined anywhere at top level, a core keyword, or a primitive; anything else is a
+compile-time "unbound variable" error at its use. Identifiers with the ``CORE`` scope skip
+user bindings and mean the keyword or builtin.
+
+Handles the core special forms, the derived forms of LANGUAGE.md that are not macros (let*,
+letrec, named let, cond, case, when, unless, and, or, do, quasiquote, internal defines,
+optional parameters) and macros: ``define-syntax``/``let-syntax``/``letrec-syntax`` with
+``syntax-rules`` (``syntax_rules.py``) and procedural ``defmacro``/``define-macro`` whose
+bodies run at expansion time in the core-form interpreter (``interp.py``).
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
 
 from eshkol.core import ast as A
 from eshkol.dialect.primitives import PRIMITIVES, Primitive
+from eshkol.expand import syntax_rules as SR
+from eshkol.expand.interp import Closure, Interp, MacroError
 from eshkol.expand.quasiquote import expand_quasiquote
+from eshkol.expand.scopes import CORE, add_scope, add_scopes, core_id, fresh_scope
+from eshkol.expand.syntax_rules import SyntaxRules
 from eshkol.syntax.datum import (
+    NIL,
     UNSPECIFIED,
     Char,
+    Pair,
     SBytevector,
     SList,
     SVector,
     Symbol,
     Syntax,
+    Vector,
     syntax_to_datum,
 )
 from eshkol.syntax.diagnostics import EshkolError, Loc
 
-Env = dict[str, A.Var]  # one scope; environments are lists of scopes, innermost last
+MAX_DEPTH = 1000            # nested macro expansions before we call it runaway
+MAX_EXPANSIONS = 2_000_000  # macro expansions in one program
 
 
 def _name(s: Syntax) -> str | None:
@@ -47,12 +67,47 @@ def _ident(s: Syntax, what: str = "an identifier") -> str:
     return n
 
 
+class Macro:
+    """A macro binding: a syntax-rules transformer or a procedural macro (a closure)."""
+
+    __slots__ = ("name", "def_loc", "rules", "proc")
+
+    def __init__(self, name: str, def_loc: Loc, rules: SyntaxRules | None = None,
+                 proc: Any = None) -> None:
+        self.name = name
+        self.def_loc = def_loc
+        self.rules = rules
+        self.proc = proc
+
+
+class _Core:
+    """Resolution result of a ``CORE`` identifier."""
+
+
+CORE_REF = _Core()
+
+# Keywords of macro definitions (special forms of their own).
+_DEFINERS = ("define-syntax", "defmacro", "define-macro")
+
+
 class Expander:
     """Expands one program (a list of top-level syntax objects) to an ``A.Program``."""
 
-    def __init__(self) -> None:
+    def __init__(self, unbound_ok: bool = False,
+                 imports: dict[str, tuple[str, int]] | None = None) -> None:
         self.globals: set[str] = set()
-        self.special: dict[str, Callable[[Syntax, list[Syntax], list[Env]], A.Node]] = {
+        self.imports = imports or {}  # names exported by libraries: name -> (library, slot)
+        self.used_imports: dict[str, tuple[str, int]] = {}
+        # name -> [(scope set, binding)] (bindings: A.Var or Macro), innermost last
+        self.table: dict[str, list[tuple[frozenset, Any]]] = {}
+        self.trail: list[str] = []
+        self.meta = False          # expanding a procedural macro's body (run at expansion time)
+        self.unbound_ok = unbound_ok
+        self.free: set[str] = set()  # unbound names (unbound_ok mode)
+        self.intro: dict[int, tuple[Macro, Loc, int, Loc]] = {}  # intro scope -> macro, use, depth, root use
+        self.expansions = 0
+        self.interp: Interp | None = None
+        self.special: dict[str, Callable[[Syntax, list[Syntax]], A.Node]] = {
             "quote": self._quote, "quasiquote": self._quasiquote, "if": self._if,
             "define": self._define_misplaced, "set!": self._set, "lambda": self._lambda,
             "begin": self._begin, "let": self._let, "let*": self._let_star,
@@ -60,21 +115,87 @@ class Expander:
             "case": self._case, "when": self._when, "unless": self._unless, "and": self._and,
             "or": self._or, "do": self._do, "unquote": self._stray_unquote,
             "unquote-splicing": self._stray_unquote,
+            "define-syntax": self._define_misplaced, "defmacro": self._define_misplaced,
+            "define-macro": self._define_misplaced, "let-syntax": self._let_syntax,
+            "letrec-syntax": self._let_syntax, "syntax-rules": self._misused,
         }
+
+    # ---- bindings -----------------------------------------------------------------------
+
+    def bind(self, ident: Syntax, b: Any) -> None:
+        name = ident.e.name
+        self.table.setdefault(name, []).append((ident.scopes, b))
+        self.trail.append(name)
+
+    def unwind(self, mark: int) -> None:
+        """Drop the bindings made since ``len(self.trail)`` was ``mark``."""
+        trail, table = self.trail, self.table
+        while len(trail) > mark:
+            table[trail.pop()].pop()
+
+    def resolve(self, ident: Syntax) -> Any:
+        """The binding ``ident`` refers to: an A.Var, a Macro, CORE_REF, or None (free)."""
+        scopes = ident.scopes
+        if CORE in scopes:
+            return CORE_REF
+        cands = self.table.get(ident.e.name)
+        if not cands:
+            return None
+        best, size = None, -1
+        for sc, b in cands:
+            if len(sc) >= size and sc <= scopes:  # later bindings win among equals
+                best, size = b, len(sc)
+        return best
+
+    def free_id_eq(self, a: Syntax, b: Syntax) -> bool:
+        """free-identifier=?: both refer to the same binding (or are both free, same name)."""
+        ra, rb = self.resolve(a), self.resolve(b)
+        if ra is CORE_REF:
+            ra = None
+        if rb is CORE_REF:
+            rb = None
+        if ra is None and rb is None:
+            return a.e.name == b.e.name
+        return ra is rb
+
+    def _is_kw(self, s: Syntax, name: str) -> bool:
+        """Whether ``s`` is the auxiliary keyword ``name`` (else, =>) — not lexically rebound."""
+        return _name(s) == name and not isinstance(self.resolve(s), (A.Var, Macro))
 
     # ---- entry --------------------------------------------------------------------------
 
     def program(self, forms: list[Syntax]) -> A.Program:
         """Expand top-level forms; defines anywhere at top level are visible everywhere."""
-        forms = self._flatten_begins(forms)
-        for f in forms:
-            target = self._define_target(f)
-            if target is not None:
-                self.globals.add(target)
-        body = [self._toplevel(f) for f in forms]
-        if "main" in self.globals and not any(self._calls_main(f) for f in forms):
-            body.append(self._run_main(forms[-1].loc))
-        return A.Program(body, sorted(self.globals))
+        queue = list(reversed(forms))
+        items: list[tuple[str, Syntax]] = []
+        while queue:
+            f = self._partial(queue.pop())
+            head = self._head(f)
+            if head == "begin":
+                queue.extend(reversed(f.e.items[1:]))
+            elif head == "define":
+                self.globals.add(_ident(self._define_target(f), "a name to define"))
+                items.append(("define", f))
+            elif head in _DEFINERS:
+                self._define_macro(f, top=True)
+            elif head in ("let-syntax", "letrec-syntax"):
+                queue.extend(reversed(self._splice_let_syntax(f)))
+            else:
+                items.append(("expr", f))
+        body: list[A.Node] = []
+        for kind, f in items:
+            if kind == "define":
+                target, value = self._define_parts(f)
+                body.append(A.GSet(f.loc, target.e.name, value, define=True))
+            else:
+                body.append(self.expr(f))
+        top = [f for _, f in items]
+        if "main" in self.globals and not any(self._calls_main(f) for f in top):
+            body.append(self._run_main(top[-1].loc if top else forms[-1].loc))
+        imports = {n: v for n, v in self.used_imports.items() if n not in self.globals}
+        prog = A.Program(body, sorted(self.globals))
+        prog.imports = imports
+        return prog
 
     def _calls_main(self, f: Syntax) -> bool:
         """Whether top-level form ``f`` is a call of ``main``."""
@@ -90,96 +211,318 @@ class Expander:
         return A.Let(loc, [r], [A.Call(loc, A.GRef(loc, "main"), [])],
                      A.If(loc, is_status, A.Prim(loc, "exit", [ref]), A.Const(loc, UNSPECIFIED)))
 
-    def _flatten_begins(self, forms: list[Syntax]) -> list[Syntax]:
-        out: list[Syntax] = []
-        for f in forms:
-            if self._head(f, []) == "begin" and isinstance(f.e, SList):
-                out.extend(self._flatten_begins(f.e.items[1:]))
-            else:
-                out.append(f)
-        return out
-
-    def _define_target(self, f: Syntax) -> str | None:
-        """The name a (top-level or internal) ``define`` binds, else None."""
-        if self._head(f, []) != "define":
-            return None
+    def _define_target(self, f: Syntax) -> Syntax:
+        """The identifier a (top-level or internal) ``define`` binds."""
         items = _items(f, "(define name value)")
         if len(items) < 2:
             raise EshkolError(f.loc, "bad syntax: define needs a name")
         target = items[1]
         while isinstance(target.e, SList) and target.e.items:  # (define ((f a) b) ...)
             target = target.e.items[0]
-        return _ident(target, "a name to define")
+        _ident(target, "a name to define")
+        return target
 
-    def _toplevel(self, f: Syntax) -> A.Node:
-        if self._head(f, []) == "define":
-            name, value = self._define_parts(f, [])
-            return A.GSet(f.loc, name, value, define=True)
-        return self.expr(f, [])
+    # ---- macros -------------------------------------------------------------------------
+
+    def _head(self, s: Syntax) -> str | Macro | None:
+        """The keyword (core form name) or macro heading ``s``, else None (an application)."""
+        e = s.e
+        if not isinstance(e, SList) or not e.items:
+            return None
+        h = e.items[0]
+        if not isinstance(h.e, Symbol):
+            return None
+        b = self.resolve(h)
+        if b is CORE_REF:
+            return h.e.name if h.e.name in self.special else None
+        if b is not None:
+            return b if isinstance(b, Macro) else None
+        n = h.e.name
+        if n in self.globals and not self.meta:
+            return None
+        return n if n in self.special else None
+
+    def _partial(self, s: Syntax) -> Syntax:
+        """Expand macro uses heading ``s`` until it is a core form or an application."""
+        while True:
+            m = self._head(s)
+            if not isinstance(m, Macro):
+                return s
+            s = self._expand_macro(m, s)
+
+    def _parent(self, s: Syntax) -> tuple[Macro, Loc, int, Loc] | None:
+        """The innermost expansion that produced the macro use ``s``, if any."""
+        best = None
+        intro = self.intro
+        for sc in s.scopes | s.e.items[0].scopes:
+            info = intro.get(sc)
+            if info is not None and (best is None or info[2] > best[2]):
+                best = info
+        return best
+
+    def _expand_macro(self, m: Macro, s: Syntax) -> Syntax:
+        parent = self._parent(s)
+        depth = parent[2] + 1 if parent else 1
+        root = parent[3] if parent else s.loc  # the use in the user's code
+        self.expansions += 1
+        if depth > MAX_DEPTH or self.expansions > MAX_EXPANSIONS:
+            limit = f"{MAX_DEPTH} nested" if depth > MAX_DEPTH else f"{MAX_EXPANSIONS}"
+            err = EshkolError(root, f"expansion of macro '{m.name}' (defined at {m.def_loc}) does "
+                                    f"not terminate (more than {limit} expansions)")
+            err.noted = True
+            raise err
+        intro = fresh_scope()
+        self.intro[intro] = (m, s.loc, depth, root)
+        if m.rules is not None:
+            return m.rules.expand(s, intro)
+        return self._run_procedural(m, s, intro)
+
+    def _run_procedural(self, m: Macro, s: Syntax, intro: int) -> Syntax:
+        items = _items(s, f"a call of macro '{m.name}'")
+        orig: dict[int, Syntax] = {}
+        args = [self._to_datum(x, orig) for x in items[1:]]
+        assert self.interp is not None
+        try:
+            result = self.interp.apply(m.proc, args)
+        except MacroError as e:
+            raise EshkolError(s.loc, f"error in macro '{m.name}' (defined at {m.def_loc}): {e}") from None
+        except RecursionError:
+            raise EshkolError(s.loc, f"macro '{m.name}' (defined at {m.def_loc}): recursion too deep") from None
+        ctx = items[0].scopes
+        budget = [5_000_000]
+        return self._from_datum(result, s.loc, ctx, intro, orig, budget)
+
+    def _to_datum(self, s: Syntax, orig: dict[int, Syntax]) -> Any:
+        d = syntax_to_datum(s)
+        # remember which pairs came from which syntax, so unchanged argument structure keeps
+        # its locations and scopes in the result
+        stack = [(d, s)]
+        while stack:
+            x, sx = stack.pop()
+            if isinstance(x, Pair) and isinstance(sx.e, SList):
+                orig[id(x)] = sx
+                for it in sx.e.items:
+                    stack.append((x.car, it))
+                    x = x.cdr
+                    if not isinstance(x, Pair):
+                        break
+        return d
+
+    def _from_datum(self, d: Any, loc: Loc, ctx: frozenset, intro: int, orig: dict[int, Syntax],
+                    budget: list[int]) -> Syntax:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise EshkolError(loc, "macro result is too large (or circular)")
+        if isinstance(d, Pair):
+            o = orig.get(id(d))
+            if o is not None and syntax_to_datum(o) == d:
+                return o
+            items = []
+            while isinstance(d, Pair):
+                items.append(self._from_datum(d.car, loc, ctx, intro, orig, budget))
+                d = d.cdr
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise EshkolError(loc, "macro result is too large (or circular)")
+            tail = None if d is NIL else self._from_datum(d, loc, ctx, intro, orig, budget)
+            return Syntax(SList(items, tail), loc, ctx | {intro})
+        if d is NIL:
+            return Syntax(SList([]), loc, ctx)
+        if isinstance(d, Vector):
+            return Syntax(SVector([self._from_datum(x, loc, ctx, intro, orig, budget) for x in d.items]), loc, ctx)
+        if isinstance(d, Symbol):
+            return Syntax(d, loc, ctx)
+        if isinstance(d, Closure) or callable(d):
+            raise EshkolError(loc, "a macro returned a procedure, which is not syntax")
+        return Syntax(d, loc)
+
+    def _define_macro(self, f: Syntax, top: bool) -> None:
+        """Process define-syntax / defmacro / define-macro: bind the macro now."""
+        items = _items(f, "a macro definition")
+        kw = _name(items[0])
+        if kw == "define-syntax":
+            if len(items) != 3:
+                raise EshkolError(f.loc, "bad syntax: (define-syntax name transformer)")
+            name_id = items[1]
+            _ident(name_id, "a macro name")
+            self.bind(name_id, self._transformer(items[2], name_id.e.name, f.loc))
+            return
+        if kw == "defmacro":  # (defmacro name (params...) body...)
+            if len(items) < 4:
+                raise EshkolError(f.loc, "bad syntax: (defmacro name (params...) body...)")
+            name_id, params, body = items[1], items[2], items[3:]
+        else:  # (define-macro (name . params) body...)  or (define-macro name (lambda ...))
+            if len(items) < 3:
+                raise EshkolError(f.loc, "bad syntax: (define-macro (name . params) body...)")
+            if isinstance(items[1].e, SList) and items[1].e.items:
+                name_id = items[1].e.items[0]
+                params = Syntax(SList(items[1].e.items[1:], items[1].e.tail), items[1].loc, items[1].scopes)
+                body = items[2:]
+            else:
+                name_id = items[1]
+                if len(items) != 3:
+                    raise EshkolError(f.loc, "bad syntax: (define-macro name procedure)")
+                params, body = None, [items[2]]
+        name = _ident(name_id, "a macro name")
+        if self.interp is None:
+            self.interp = Interp()
+        saved_meta, self.meta = self.meta, True
+        try:
+            if params is None:
+                node = self.expr(body[0])
+            else:
+                node = self._make_lambda(f, params, body, name)
+        finally:
+            self.meta = saved_meta
+        try:
+            proc = self.interp.eval(node, {})
+        except MacroError as e:
+            raise EshkolError(f.loc, f"error in the definition of macro '{name}': {e}") from None
+        if not (isinstance(proc, Closure) or callable(proc)):
+            raise EshkolError(f.loc, f"macro '{name}': transformer is not a procedure")
+        self.bind(name_id, Macro(name, f.loc, proc=proc))
+
+    def _transformer(self, spec: Syntax, name: str, def_loc: Loc) -> Macro:
+        spec = self._partial(spec)
+        if isinstance(spec.e, Symbol):
+            b = self.resolve(spec)
+            if isinstance(b, Macro):
+                return b
+        head = self._head(spec)
+        if head == "syntax-rules":
+            return Macro(name, def_loc, rules=SyntaxRules(spec, name, def_loc, self.free_id_eq))
+        raise EshkolError(spec.loc, f"bad syntax: the transformer of macro '{name}' must be a "
+                                    f"syntax-rules form (use define-macro for procedural macros)")
+
+    def _syntax_bindings(self, f: Syntax) -> tuple[list[tuple[Syntax, Syntax]], list[Syntax]]:
+        items = _items(f, "(let-syntax ((name transformer) ...) body...)")
+        if len(items) < 2:
+            raise EshkolError(f.loc, f"bad syntax: ({_name(items[0])} ((name transformer) ...) body...)")
+        return self._bindings(items[1]), items[2:]
+
+    def _bind_syntax(self, f: Syntax, sc: int) -> list[Syntax]:
+        """Bind a let-syntax/letrec-syntax form's macros in scope ``sc``; its body forms."""
+        binds, body = self._syntax_bindings(f)
+        rec = _name(f.e.items[0]) == "letrec-syntax"
+        macros = []
+        for n, spec in binds:
+            macros.append((add_scope(n, sc), add_scope(spec, sc) if rec else spec))
+        if rec:
+            # bind first (placeholders), so the transformers can refer to each other
+            for n, _ in macros:
+                self.bind(n, Macro(n.e.name, f.loc))
+            for n, spec in macros:
+                m = self._transformer(spec, n.e.name, f.loc)
+                ph = self.resolve(n)
+                ph.rules, ph.proc = m.rules, m.proc
+        else:
+            made = [(n, self._transformer(spec, n.e.name, f.loc)) for n, spec in macros]
+            for n, m in made:
+                self.bind(n, m)
+        return add_scopes(body, sc)
+
+    def _splice_let_syntax(self, f: Syntax) -> list[Syntax]:
+        return self._bind_syntax(f, fresh_scope())
+
+    def _let_syntax(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        mark = len(self.trail)
+        sc = fresh_scope()
+        body = self._bind_syntax(s, sc)
+        node = self.body(s, body, sc)
+        self.unwind(mark)
+        return node
+
+    def _misused(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        raise EshkolError(s.loc, f"bad syntax: misuse of keyword '{_name(items[0])}'")
+
+    def _note(self, e: EshkolError, s: Syntax) -> None:
+        """Add to ``e`` which macro expansion produced ``s`` (innermost), once."""
+        if getattr(e, "noted", False):
+            return
+        best = None
+        scopes = s.scopes
+        if isinstance(s.e, SList) and s.e.items:
+            scopes = scopes | s.e.items[0].scopes
+        for sc in scopes:
+            info = self.intro.get(sc)
+            if info is not None and (best is None or info[2] > best[2]):
+                best = info
+        if best is None:
+            return
+        m, _, _, use = best
+        e.message += f" (in the expansion of macro '{m.name}' at {use}, defined at {m.def_loc})"
+        e.args = (e.message,)
+        e.noted = True
 
     # ---- expressions --------------------------------------------------------------------
 
-    def _lookup(self, name: str, env: list[Env]) -> A.Var | None:
-        for scope in reversed(env):
-            v = scope.get(name)
-            if v is not None:
-                return v
-        return None
-
-    def _head(self, s: Syntax, env: list[Env]) -> str | None:
-        """The special-form keyword heading ``s``, unless shadowed by a lexical binding."""
-        if isinstance(s.e, SList) and s.e.items:
-            n = _name(s.e.items[0])
-            if n is not None and self._lookup(n, env) is None and n not in self.globals:
-                return n
-        return None
-
-    def expr(self, s: Syntax, env: list[Env]) -> A.Node:
+    def expr(self, s: Syntax) -> A.Node:
         """Expand one expression."""
-        e = s.e
-        if isinstance(e, Symbol):
-            return self._ref(s, env)
-        if isinstance(e, SList):
-            if not e.items:
-                raise EshkolError(s.loc, "empty application ()")
-            if e.tail is not None:
-                raise EshkolError(s.loc, "bad syntax: dotted list in expression")
-            head = self._head(s, env)
-            if head in self.special:
-                return self.special[head](s, e.items, env)
-            return self._application(s, e.items, env)
-        if isinstance(e, SVector):
-            raise EshkolError(s.loc, "tensor literal #(...) needs the tensor runtime, which is not "
-                                     "implemented yet; quote it for a constant vector")
-        if isinstance(e, SBytevector):
-            return A.Const(s.loc, syntax_to_datum(s))
-        if isinstance(e, (bool, int, float, str, Char)) or type(e).__name__ == "Fraction":
-            return A.Const(s.loc, e)
-        raise EshkolError(s.loc, f"cannot evaluate {type(e).__name__}")
+        try:
+            while True:
+                e = s.e
+                if isinstance(e, Symbol):
+                    return self._ref(s)
+                if isinstance(e, SList):
+                    if not e.items:
+                        raise EshkolError(s.loc, "empty application ()")
+                    if e.tail is not None:
+                        raise EshkolError(s.loc, "bad syntax: dotted list in expression")
+                    head = self._head(s)
+                    if isinstance(head, Macro):
+                        s = self._expand_macro(head, s)
+                        continue
+                    if head is not None:
+                        return self.special[head](s, e.items)
+                    return self._application(s, e.items)
+                if isinstance(e, SVector):
+                    raise EshkolError(s.loc, "tensor literal #(...) needs the tensor runtime, which is not "
+                                             "implemented yet; quote it for a constant vector")
+                if isinstance(e, SBytevector):
+                    return A.Const(s.loc, syntax_to_datum(s))
+                if isinstance(e, (bool, int, float, str, Char, Fraction)):
+                    return A.Const(s.loc, e)
+                raise EshkolError(s.loc, f"cannot evaluate {type(e).__name__}")
+        except EshkolError as err:
+            if self.intro:
+                self._note(err, s)
+            raise
 
-    def _ref(self, s: Syntax, env: list[Env]) -> A.Node:
+    def _ref(self, s: Syntax) -> A.Node:
         name = s.e.name
-        var = self._lookup(name, env)
-        if var is not None:
-            return A.LRef(s.loc, var)
-        if name in self.globals:
+        b = self.resolve(s)
+        if isinstance(b, A.Var):
+            return A.LRef(s.loc, b)
+        if isinstance(b, Macro):
+            raise EshkolError(s.loc, f"bad syntax: macro '{name}' (defined at {b.def_loc}) used as a variable")
+        if b is None and name in self.globals and not self.meta:
             return A.GRef(s.loc, name)
         if name in self.special:
             raise EshkolError(s.loc, f"bad syntax: keyword '{name}' used as a variable")
+        if self.meta:
+            return A.GRef(s.loc, name)
         p = PRIMITIVES.get(name)
         if p is not None and not name.startswith("%"):
             return A.PrimRef(s.loc, name)
+        if name in self.imports and b is None:
+            self.used_imports[name] = self.imports[name]
+            return A.GRef(s.loc, name)
+        if self.unbound_ok:
+            self.free.add(name)
+            return A.GRef(s.loc, name)
         raise EshkolError(s.loc, f"unbound variable: {name}")
 
-    def _application(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _application(self, s: Syntax, items: list[Syntax]) -> A.Node:
         fn = items[0]
-        args = [self.expr(a, env) for a in items[1:]]
+        args = [self.expr(a) for a in items[1:]]
         n = _name(fn)
-        if n is not None and self._lookup(n, env) is None and n not in self.globals:
-            p = PRIMITIVES.get(n)
-            if p is not None and not n.startswith("%"):
-                return self._prim_call(s.loc, p, args)
-        return A.Call(s.loc, self.expr(fn, env), args)
+        if n is not None and not self.meta:
+            b = self.resolve(fn)
+            if b is CORE_REF or (b is None and n not in self.globals):
+                p = PRIMITIVES.get(n)
+                if p is not None and not n.startswith("%"):
+                    return self._prim_call(s.loc, p, args)
+        return A.Call(s.loc, self.expr(fn), args)
 
     def _prim_call(self, loc: Loc, p: Primitive, args: list[A.Node]) -> A.Node:
         """A direct primitive call, reduced to binary forms where the registry says how."""
@@ -220,88 +563,104 @@ class Expander:
 
     # ---- special forms ------------------------------------------------------------------
 
-    def _quote(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _quote(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) != 2:
             raise EshkolError(s.loc, "bad syntax: (quote datum)")
         return A.Const(s.loc, syntax_to_datum(items[1]))
 
-    def _quasiquote(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _quasiquote(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) != 2:
             raise EshkolError(s.loc, "bad syntax: (quasiquote template)")
-        return self.expr(expand_quasiquote(items[1]), env)
+        return self.expr(expand_quasiquote(items[1]))
 
-    def _stray_unquote(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _stray_unquote(self, s: Syntax, items: list[Syntax]) -> A.Node:
         raise EshkolError(s.loc, f"{_name(items[0])} outside quasiquote")
 
-    def _if(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _if(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) not in (3, 4):
             raise EshkolError(s.loc, "bad syntax: (if test then [else])")
-        els = self.expr(items[3], env) if len(items) == 4 else A.Const(s.loc, UNSPECIFIED)
-        return A.If(s.loc, self.expr(items[1], env), self.expr(items[2], env), els)
+        els = self.expr(items[3]) if len(items) == 4 else A.Const(s.loc, UNSPECIFIED)
+        return A.If(s.loc, self.expr(items[1]), self.expr(items[2]), els)
 
-    def _set(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _set(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) != 3:
             raise EshkolError(s.loc, "bad syntax: (set! name value)")
         name = _ident(items[1])
-        value = self.expr(items[2], env)
-        var = self._lookup(name, env)
-        if var is not None:
-            var.assigned = True
-            return A.LSet(s.loc, var, value)
-        if name in self.globals:
+        value = self.expr(items[2])
+        b = self.resolve(items[1])
+        if isinstance(b, A.Var):
+            b.assigned = True
+            return A.LSet(s.loc, b, value)
+        if isinstance(b, Macro):
+            raise EshkolError(items[1].loc, f"bad syntax: cannot set! the macro '{name}'")
+        if self.meta:
+            raise EshkolError(items[1].loc, f"cannot set! '{name}' at expansion time")
+        if b is None and name in self.globals:
             return A.GSet(s.loc, name, value)
         if name in PRIMITIVES:
             raise EshkolError(items[1].loc, f"cannot set! the builtin '{name}'; define it first")
+        if b is None and name in self.imports:
+            raise EshkolError(items[1].loc, f"cannot set! the library procedure '{name}'; define it first")
+        if name in self.special:
+            raise EshkolError(items[1].loc, f"bad syntax: cannot set! the keyword '{name}'")
         raise EshkolError(items[1].loc, f"unbound variable: {name}")
 
-    def _define_misplaced(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
-        raise EshkolError(s.loc, "define is only allowed at top level or at the start of a body")
+    def _define_misplaced(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        raise EshkolError(s.loc, f"{_name(items[0])} is only allowed at top level or at the start of a body")
 
-    def _define_parts(self, s: Syntax, env: list[Env]) -> tuple[str, A.Node]:
-        """(name, value expression) of a define form; curried defines nest lambdas."""
+    def _define_parts(self, s: Syntax) -> tuple[Syntax, A.Node]:
+        """(target identifier, value expression) of a define form; curried defines nest lambdas."""
         items = _items(s, "(define name value)")
         target = items[1]
         if isinstance(target.e, SList):
             # (define (f . params) body...) ≡ (define f (lambda params body...))
             body = items[2:]
             while True:
-                head, params = target.e.items[0], Syntax(SList(target.e.items[1:], target.e.tail), target.loc)
+                head = target.e.items[0]
+                params = Syntax(SList(target.e.items[1:], target.e.tail), target.loc, target.scopes)
                 if isinstance(head.e, SList):
-                    lam = Syntax(SList([Syntax(Symbol("lambda"), s.loc), params, *body]), s.loc)
+                    lam = Syntax(SList([core_id("lambda", s), params, *body]), s.loc, s.scopes)
                     body, target = [lam], head
                     continue
                 name = _ident(head, "a procedure name")
-                return name, self._make_lambda(s, params, body, env, name)
-        name = _ident(target, "a name to define")
+                return head, self._make_lambda(s, params, body, name)
+        _ident(target, "a name to define")
         if len(items) == 2:
-            return name, A.Const(s.loc, UNSPECIFIED)
+            return target, A.Const(s.loc, UNSPECIFIED)
         if len(items) != 3:
             raise EshkolError(s.loc, "bad syntax: (define name value)")
-        value = self.expr(items[2], env)
+        value = self.expr(items[2])
         if isinstance(value, A.Lambda) and value.name is None:
-            value.name = name
-        return name, value
+            value.name = target.e.name
+        return target, value
 
-    def _lambda(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _lambda(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) < 3:
             raise EshkolError(s.loc, "bad syntax: (lambda params body...)")
-        return self._make_lambda(s, items[1], items[2:], env, None)
+        return self._make_lambda(s, items[1], items[2:], None)
 
-    def _make_lambda(self, s: Syntax, params: Syntax, body: list[Syntax], env: list[Env],
-                     name: str | None) -> A.Lambda:
+    def _make_lambda(self, s: Syntax, params: Syntax, body: list[Syntax], name: str | None,
+                     sc: int | None = None) -> A.Lambda:
+        """``sc``: the scope already added to ``params`` and ``body`` (else a fresh one is)."""
         if not body:
             raise EshkolError(s.loc, "bad syntax: empty body")
-        scope: Env = {}
+        mark = len(self.trail)
+        if sc is None:
+            sc = fresh_scope()
+            params = add_scope(params, sc)
+            body = add_scopes(body, sc)
+        seen: set[tuple[str, frozenset]] = set()
         req: list[A.Var] = []
         opt: list[tuple[A.Var, A.Node]] = []
         rest: A.Var | None = None
 
         def bind(p: Syntax) -> A.Var:
             n = _ident(p, "a parameter name")
-            if n in scope:
+            if (n, p.scopes) in seen:
                 raise EshkolError(p.loc, f"duplicate parameter '{n}'")
+            seen.add((n, p.scopes))
             v = A.Var(n)
-            scope[n] = v
+            self.bind(p, v)
             return v
 
         if isinstance(params.e, Symbol):
@@ -318,7 +677,8 @@ class Expander:
                     if len(parts) != 2:
                         raise EshkolError(p.loc, "bad syntax: optional parameter is (name default)")
                     # Defaults see the parameters before them.
-                    default = self.expr(parts[1], env + [dict(scope)])
+                    _ident(parts[0], "a parameter name")
+                    default = self.expr(parts[1])
                     opt.append((bind(parts[0]), default))
                 else:
                     if opt:
@@ -328,57 +688,63 @@ class Expander:
                 rest = bind(params.e.tail)
         else:
             raise EshkolError(params.loc, "bad syntax: expected a parameter list")
-        lam_body = self.body(s, body, env + [scope])
+        lam_body = self.body(s, body, sc)
+        self.unwind(mark)
         return A.Lambda(s.loc, req, opt, rest, lam_body, name)
 
-    def body(self, s: Syntax, forms: list[Syntax], env: list[Env]) -> A.Node:
-        """A body: internal defines (letrec* semantics) followed by expressions."""
-        forms = self._flatten_body_begins(forms, env)
-        defs: list[Syntax] = []
-        i = 0
-        while i < len(forms) and self._head(forms[i], env) == "define":
-            defs.append(forms[i])
-            i += 1
-        exprs = forms[i:]
-        for f in exprs:
-            if self._head(f, env) == "define":
-                raise EshkolError(f.loc, "define after expressions in a body")
+    def body(self, s: Syntax, forms: list[Syntax], sc: int | None = None) -> A.Node:
+        """A body: internal definitions (letrec* semantics) followed by expressions.
+
+        ``sc`` is the scope of the body's region when the caller already added one."""
+        mark = len(self.trail)
+        if sc is None:
+            sc = fresh_scope()
+            forms = add_scopes(forms, sc)
+        queue = list(reversed(forms))
+        defs: list[tuple[A.Var, Syntax]] = []
+        exprs: list[Syntax] = []
+        while queue:
+            f = self._partial(queue.pop())
+            head = self._head(f)
+            if head == "begin" and len(f.e.items) > 1:
+                queue.extend(reversed(f.e.items[1:]))
+                continue
+            if head == "define" or head in _DEFINERS or head in ("let-syntax", "letrec-syntax"):
+                if exprs:
+                    raise EshkolError(f.loc, f"{head} after expressions in a body")
+                if head == "define":
+                    target = self._define_target(f)
+                    v = A.Var(target.e.name)
+                    self.bind(target, v)
+                    defs.append((v, f))
+                elif head in _DEFINERS:
+                    self._define_macro(f, top=False)
+                else:
+                    queue.extend(reversed(self._bind_syntax(f, fresh_scope())))
+                continue
+            exprs.append(f)
         if not exprs:
             raise EshkolError(s.loc, "bad syntax: body has no expression after its defines")
         if not defs:
-            return self._seq(s.loc, [self.expr(f, env) for f in exprs])
-        scope: Env = {}
-        for d in defs:
-            n = self._define_target(d)
-            assert n is not None
-            scope[n] = A.Var(n)
-        inner = env + [scope]
+            node = self._seq(s.loc, [self.expr(f) for f in exprs])
+            self.unwind(mark)
+            return node
         vars_, inits = [], []
-        for d in defs:
-            n, value = self._define_parts(d, inner)
-            vars_.append(scope[n])
+        for v, d in defs:
+            _, value = self._define_parts(d)
+            vars_.append(v)
             inits.append(value)
-        body = self._seq(s.loc, [self.expr(f, inner) for f in exprs])
+        body = self._seq(s.loc, [self.expr(f) for f in exprs])
+        self.unwind(mark)
         return A.Letrec(s.loc, vars_, inits, body)
-
-    def _flatten_body_begins(self, forms: list[Syntax], env: list[Env]) -> list[Syntax]:
-        out: list[Syntax] = []
-        for f in forms:
-            if self._head(f, env) == "begin" and isinstance(f.e, SList):
-                inner = f.e.items[1:]
-                if any(self._head(x, env) == "define" for x in inner):
-                    out.extend(self._flatten_body_begins(inner, env))
-                    continue
-            out.append(f)
-        return out
 
     def _seq(self, loc: Loc, nodes: list[A.Node]) -> A.Node:
         return nodes[0] if len(nodes) == 1 else A.Seq(loc, nodes)
 
-    def _begin(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _begin(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) == 1:
             return A.Const(s.loc, UNSPECIFIED)
-        return self._seq(s.loc, [self.expr(f, env) for f in items[1:]])
+        return self._seq(s.loc, [self.expr(f) for f in items[1:]])
 
     def _bindings(self, b: Syntax) -> list[tuple[Syntax, Syntax]]:
         out = []
@@ -390,67 +756,95 @@ class Expander:
             out.append((parts[0], parts[1]))
         return out
 
-    def _let(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _let(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) >= 2 and isinstance(items[1].e, Symbol):
-            return self._named_let(s, items, env)
+            return self._named_let(s, items)
         if len(items) < 3:
             raise EshkolError(s.loc, "bad syntax: (let ((name value) ...) body...)")
         binds = self._bindings(items[1])
-        inits = [self.expr(v, env) for _, v in binds]
-        scope: Env = {}
+        inits = [self.expr(v) for _, v in binds]
+        mark = len(self.trail)
+        sc = fresh_scope()
+        seen: set[tuple[str, frozenset]] = set()
         vars_ = []
         for n, _ in binds:
-            if n.e.name in scope:
+            n = add_scope(n, sc)
+            key = (n.e.name, n.scopes)
+            if key in seen:
                 raise EshkolError(n.loc, f"duplicate binding '{n.e.name}'")
-            scope[n.e.name] = A.Var(n.e.name)
-            vars_.append(scope[n.e.name])
-        return A.Let(s.loc, vars_, inits, self.body(s, items[2:], env + [scope]))
+            seen.add(key)
+            v = A.Var(n.e.name)
+            self.bind(n, v)
+            vars_.append(v)
+        node = A.Let(s.loc, vars_, inits, self.body(s, add_scopes(items[2:], sc), sc))
+        self.unwind(mark)
+        return node
 
-    def _named_let(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _named_let(self, s: Syntax, items: list[Syntax]) -> A.Node:
         # (let loop ((v init) ...) body) ≡ ((letrec ((loop (lambda (v ...) body))) loop) init ...)
         if len(items) < 4:
             raise EshkolError(s.loc, "bad syntax: (let name ((var init) ...) body...)")
-        name = items[1].e.name
         binds = self._bindings(items[2])
-        inits = [self.expr(v, env) for _, v in binds]
-        loop = A.Var(name)
-        params = Syntax(SList([n for n, _ in binds]), items[2].loc)
-        lam = self._make_lambda(s, params, items[3:], env + [{name: loop}], name)
+        inits = [self.expr(v) for _, v in binds]
+        mark = len(self.trail)
+        sc = fresh_scope()
+        name_id = add_scope(items[1], sc)
+        loop = A.Var(name_id.e.name)
+        self.bind(name_id, loop)
+        params = Syntax(SList([add_scope(n, sc) for n, _ in binds]), items[2].loc)
+        lam = self._make_lambda(s, params, add_scopes(items[3:], sc), name_id.e.name, sc)
+        self.unwind(mark)
         return A.Letrec(s.loc, [loop], [lam], A.Call(s.loc, A.LRef(s.loc, loop), inits))
 
-    def _let_star(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _let_star(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) < 3:
             raise EshkolError(s.loc, "bad syntax: (let* ((name value) ...) body...)")
         binds = self._bindings(items[1])
         if not binds:
-            return self.body(s, items[2:], env + [{}])
-        vars_, inits, scopes = [], [], list(env)
-        for n, v in binds:
-            inits.append(self.expr(v, scopes))
+            return self.body(s, items[2:])
+        mark = len(self.trail)
+        vars_, inits = [], []
+        body = items[2:]
+        rest = binds
+        while rest:
+            (n, v), rest = rest[0], rest[1:]
+            inits.append(self.expr(v))
+            sc = fresh_scope()
+            n = add_scope(n, sc)
             var = A.Var(n.e.name)
+            self.bind(n, var)
             vars_.append(var)
-            scopes = scopes + [{n.e.name: var}]
-        node = self.body(s, items[2:], scopes)
+            rest = [(add_scope(a, sc), add_scope(b, sc)) for a, b in rest]
+            body = add_scopes(body, sc)
+        node = self.body(s, body, sc)
+        self.unwind(mark)
         for var, init in reversed(list(zip(vars_, inits, strict=False))):
             node = A.Let(s.loc, [var], [init], node)
         return node
 
-    def _letrec(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _letrec(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) < 3:
             raise EshkolError(s.loc, "bad syntax: (letrec ((name value) ...) body...)")
         binds = self._bindings(items[1])
-        scope: Env = {n.e.name: A.Var(n.e.name) for n, _ in binds}
-        inner = env + [scope]
+        mark = len(self.trail)
+        sc = fresh_scope()
+        vars_ = []
+        for n, _ in binds:
+            n = add_scope(n, sc)
+            v = A.Var(n.e.name)
+            self.bind(n, v)
+            vars_.append(v)
         inits = []
         for n, v in binds:
-            init = self.expr(v, inner)
+            init = self.expr(add_scope(v, sc))
             if isinstance(init, A.Lambda) and init.name is None:
                 init.name = n.e.name
             inits.append(init)
-        return A.Letrec(s.loc, [scope[n.e.name] for n, _ in binds], inits,
-                        self.body(s, items[2:], inner))
+        node = A.Letrec(s.loc, vars_, inits, self.body(s, add_scopes(items[2:], sc), sc))
+        self.unwind(mark)
+        return node
 
-    def _cond(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _cond(self, s: Syntax, items: list[Syntax]) -> A.Node:
         clauses = items[1:]
         node: A.Node = A.Const(s.loc, UNSPECIFIED)
         for i in range(len(clauses) - 1, -1, -1):
@@ -458,25 +852,25 @@ class Expander:
             parts = _items(c, "a cond clause (test expr...)")
             if not parts:
                 raise EshkolError(c.loc, "bad syntax: empty cond clause")
-            if _name(parts[0]) == "else" and self._lookup("else", env) is None:
+            if self._is_kw(parts[0], "else"):
                 if i != len(clauses) - 1:
                     raise EshkolError(c.loc, "else clause must be last in cond")
-                node = self._seq(c.loc, [self.expr(x, env) for x in parts[1:]]) if len(parts) > 1 \
+                node = self._seq(c.loc, [self.expr(x) for x in parts[1:]]) if len(parts) > 1 \
                     else A.Const(c.loc, UNSPECIFIED)
                 continue
-            test = self.expr(parts[0], env)
-            if len(parts) == 3 and _name(parts[1]) == "=>":
+            test = self.expr(parts[0])
+            if len(parts) == 3 and self._is_kw(parts[1], "=>"):
                 t = A.Var("t")
-                call = A.Call(c.loc, self.expr(parts[2], env), [A.LRef(c.loc, t)])
+                call = A.Call(c.loc, self.expr(parts[2]), [A.LRef(c.loc, t)])
                 node = A.Let(c.loc, [t], [test], A.If(c.loc, A.LRef(c.loc, t), call, node))
             elif len(parts) == 1:
                 t = A.Var("t")
                 node = A.Let(c.loc, [t], [test], A.If(c.loc, A.LRef(c.loc, t), A.LRef(c.loc, t), node))
             else:
-                node = A.If(c.loc, test, self._seq(c.loc, [self.expr(x, env) for x in parts[1:]]), node)
+                node = A.If(c.loc, test, self._seq(c.loc, [self.expr(x) for x in parts[1:]]), node)
         return node
 
-    def _case(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _case(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) < 2:
             raise EshkolError(s.loc, "bad syntax: (case key clause...)")
         key = A.Var("key")
@@ -487,11 +881,11 @@ class Expander:
             parts = _items(c, "a case clause ((datum...) expr...)")
             if len(parts) < 2:
                 raise EshkolError(c.loc, "bad syntax: case clause needs expressions")
-            if len(parts) == 3 and _name(parts[1]) == "=>":
-                result = A.Call(c.loc, self.expr(parts[2], env), [A.LRef(c.loc, key)])
+            if len(parts) == 3 and self._is_kw(parts[1], "=>"):
+                result = A.Call(c.loc, self.expr(parts[2]), [A.LRef(c.loc, key)])
             else:
-                result = self._seq(c.loc, [self.expr(x, env) for x in parts[1:]])
-            if _name(parts[0]) == "else":
+                result = self._seq(c.loc, [self.expr(x) for x in parts[1:]])
+            if self._is_kw(parts[0], "else"):
                 node = result
                 continue
             data = [syntax_to_datum(d) for d in _items(parts[0], "a list of datums")]
@@ -500,41 +894,41 @@ class Expander:
                 test = A.If(c.loc, A.Prim(c.loc, "eqv?", [A.LRef(c.loc, key), A.Const(c.loc, d)]),
                             A.Const(c.loc, True), test)
             node = A.If(c.loc, test, result, node)
-        return A.Let(s.loc, [key], [self.expr(items[1], env)], node)
+        return A.Let(s.loc, [key], [self.expr(items[1])], node)
 
-    def _when(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
-        return self._when_unless(s, items, env, True)
+    def _when(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        return self._when_unless(s, items, True)
 
-    def _unless(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
-        return self._when_unless(s, items, env, False)
+    def _unless(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        return self._when_unless(s, items, False)
 
-    def _when_unless(self, s: Syntax, items: list[Syntax], env: list[Env], when: bool) -> A.Node:
+    def _when_unless(self, s: Syntax, items: list[Syntax], when: bool) -> A.Node:
         if len(items) < 3:
             raise EshkolError(s.loc, f"bad syntax: ({_name(items[0])} test body...)")
-        body = self._seq(s.loc, [self.expr(x, env) for x in items[2:]])
+        body = self._seq(s.loc, [self.expr(x) for x in items[2:]])
         void = A.Const(s.loc, UNSPECIFIED)
-        test = self.expr(items[1], env)
+        test = self.expr(items[1])
         return A.If(s.loc, test, body, void) if when else A.If(s.loc, test, void, body)
 
-    def _and(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _and(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) == 1:
             return A.Const(s.loc, True)
-        node = self.expr(items[-1], env)
+        node = self.expr(items[-1])
         for x in reversed(items[1:-1]):
-            node = A.If(s.loc, self.expr(x, env), node, A.Const(s.loc, False))
+            node = A.If(s.loc, self.expr(x), node, A.Const(s.loc, False))
         return node
 
-    def _or(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _or(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) == 1:
             return A.Const(s.loc, False)
-        node = self.expr(items[-1], env)
+        node = self.expr(items[-1])
         for x in reversed(items[1:-1]):
             t = A.Var("t")
-            node = A.Let(s.loc, [t], [self.expr(x, env)],
+            node = A.Let(s.loc, [t], [self.expr(x)],
                          A.If(s.loc, A.LRef(s.loc, t), A.LRef(s.loc, t), node))
         return node
 
-    def _do(self, s: Syntax, items: list[Syntax], env: list[Env]) -> A.Node:
+    def _do(self, s: Syntax, items: list[Syntax]) -> A.Node:
         # (do ((v init step)...) (test res...) body...) → named-let loop
         if len(items) < 3:
             raise EshkolError(s.loc, "bad syntax: (do ((var init step) ...) (test expr...) body...)")
@@ -543,29 +937,73 @@ class Expander:
             parts = _items(spec, "(var init [step])")
             if len(parts) not in (2, 3):
                 raise EshkolError(spec.loc, "bad syntax: (var init [step])")
+            _ident(parts[0])
             specs.append((parts[0], parts[1], parts[2] if len(parts) == 3 else parts[0]))
         exit_parts = _items(items[2], "(test expr...)")
         if not exit_parts:
             raise EshkolError(items[2].loc, "bad syntax: do needs a test")
+        inits = [self.expr(init) for _, init, _ in specs]
+        mark = len(self.trail)
+        sc = fresh_scope()
         loop = A.Var("do-loop")
-        scope: Env = {}
         params = []
         for v, _, _ in specs:
-            var = A.Var(_ident(v))
-            scope[v.e.name] = var
+            v = add_scope(v, sc)
+            var = A.Var(v.e.name)
+            self.bind(v, var)
             params.append(var)
-        inner = env + [scope]
-        test = self.expr(exit_parts[0], inner)
-        result = self._seq(s.loc, [self.expr(x, inner) for x in exit_parts[1:]]) \
+        test = self.expr(add_scope(exit_parts[0], sc))
+        result = self._seq(s.loc, [self.expr(add_scope(x, sc)) for x in exit_parts[1:]]) \
             if len(exit_parts) > 1 else A.Const(s.loc, UNSPECIFIED)
-        again = A.Call(s.loc, A.LRef(s.loc, loop), [self.expr(st, inner) for _, _, st in specs])
-        body_nodes = [self.expr(x, inner) for x in items[3:]]
+        again = A.Call(s.loc, A.LRef(s.loc, loop), [self.expr(add_scope(st, sc)) for _, _, st in specs])
+        body_nodes = [self.expr(add_scope(x, sc)) for x in items[3:]]
+        self.unwind(mark)
         loop_body = A.If(s.loc, test, result, self._seq(s.loc, body_nodes + [again]))
         lam = A.Lambda(s.loc, params, [], None, loop_body, "do-loop")
-        inits = [self.expr(init, env) for _, init, _ in specs]
         return A.Letrec(s.loc, [loop], [lam], A.Call(s.loc, A.LRef(s.loc, loop), inits))
 
 
-def expand_program(forms: list[Syntax]) -> A.Program:
-    """Expand a program's top-level forms into core forms."""
-    return Expander().program(forms)
+_STACK = 512 * 1024 * 1024
+
+
+def _deep(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` on a thread with a large stack, so deep (macro) nesting ends in a diagnostic."""
+    result: list[Any] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old, 60_000))
+        try:
+            result.append(fn())
+        except RecursionError:
+            error.append(EshkolError(None, "program nesting too deep to expand"))
+        except BaseException as e:  # noqa: BLE001 - re-raised on the caller's thread
+            error.append(e)
+        finally:
+            sys.setrecursionlimit(old)
+
+    old_size = threading.stack_size()
+    try:
+        threading.stack_size(_STACK)
+        t = threading.Thread(target=run, name="eshkol-expand")
+        t.start()
+    finally:
+        threading.stack_size(old_size)
+    t.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def expand_program(forms: list[Syntax], unbound_ok: bool = False,
+                   imports: dict[str, tuple[str, int]] | None = None) -> A.Program:
+    """Expand a program's top-level forms into core forms.
+
+    ``imports`` are the names separately compiled libraries export (name → (library, slot)):
+    visible unless the program defines them itself; the program's ``imports`` are those it
+    uses. With ``unbound_ok`` unknown names are left as global references (for printing)."""
+    return _deep(lambda: Expander(unbound_ok, imports).program(forms))
+
+
+__all__ = ["Expander", "Macro", "expand_program", "SR"]

@@ -1,7 +1,12 @@
-"""Quasiquote: rewrite ``(quasiquote t)`` into list-building code, as syntax objects."""
+"""Quasiquote: rewrite ``(quasiquote t)`` into list-building code, as syntax objects.
+
+The ``cons``/``list``/``append``/``list->vector``/``quote`` it introduces are core identifiers
+(scope ``CORE``): they mean the builtins even where the user has rebound those names.
+"""
 
 from __future__ import annotations
 
+from eshkol.expand.scopes import core_id
 from eshkol.syntax.datum import SList, SVector, Symbol, Syntax
 
 QQ, UNQ, UNQS = Symbol("quasiquote"), Symbol("unquote"), Symbol("unquote-splicing")
@@ -12,7 +17,7 @@ def _sym(name: str, at: Syntax) -> Syntax:
 
 
 def _call(name: str, at: Syntax, *args: Syntax) -> Syntax:
-    return Syntax(SList([_sym(name, at), *args]), at.loc)
+    return Syntax(SList([core_id(name, at), *args]), at.loc)
 
 
 def _quote(x: Syntax) -> Syntax:

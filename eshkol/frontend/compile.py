@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from mlir import ir
 
+from eshkol.core import ast as A
 from eshkol.expand.expander import expand_program
 from eshkol.frontend.emit import emit_module
 from eshkol.syntax.reader import read_syntax
 
 
-def source_to_module(text: str, file: str) -> ir.Module:
-    """The eshkol-dialect module of a program (call inside a dialect context)."""
+def source_to_module(text: str, file: str, library: str | None = None,
+                     imports: dict[str, tuple[str, int]] | None = None) -> tuple[ir.Module, A.Program]:
+    """The eshkol-dialect module of a program (call inside a dialect context), and its core
+    program. ``library`` compiles it as that library; ``imports`` are names other libraries
+    export (name → (library, slot)), visible unless the program defines them itself."""
     forms = read_syntax(text, file)
-    program = expand_program(forms)
-    module = emit_module(program)
+    program = expand_program(forms, imports=imports or {})
+    module = emit_module(program, library=library)
     if not module.operation.verify():
         raise RuntimeError("internal error: emitted module does not verify")
-    return module
+    return module, program

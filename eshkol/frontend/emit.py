@@ -114,8 +114,7 @@ class FunctionEmitter:
             return ops.const_imm("bool", int(v), loc)
         if isinstance(v, int):
             if not INT64_MIN <= v <= INT64_MAX:
-                raise EshkolError(loc, "integer literal does not fit in 64 bits (bignums are not "
-                                       "implemented yet)")
+                return ops.const_exact(str(v), loc)
             return ops.const_int(v, loc)
         if isinstance(v, float):
             return ops.const_float(v, loc)
@@ -141,7 +140,7 @@ class FunctionEmitter:
         if isinstance(v, Vector):
             return ops.prim("vector", [self.datum(x, loc) for x in v.items], loc)
         if isinstance(v, Fraction):
-            raise EshkolError(loc, "exact rational literals are not implemented yet")
+            return ops.const_exact(f"{v.numerator}/{v.denominator}", loc)
         if v is EOF or isinstance(v, Bytevector):
             raise EshkolError(loc, f"{type(v).__name__} literals are not implemented yet")
         raise EshkolError(loc, f"cannot compile constant {v!r}")
@@ -333,13 +332,14 @@ class FunctionEmitter:
             return ops.prim(n.name, args, n.loc)
 
 
-def emit_module(program: A.Program) -> ir.Module:
+def emit_module(program: A.Program, library: str | None = None) -> ir.Module:
     """The eshkol-dialect module of ``program`` (call inside the dialect's context).
 
     Top-level forms are emitted in chunks, one function each (``eshkol.toplevel``): LLVM's
     optimiser is superlinear in function size, and a program of thousands of top-level forms
     must still compile quickly. The entry function builds the quoted data, then calls the
-    chunks in order.
+    chunks in order. With ``library``, the module is compiled as that library: its globals
+    are exported for other modules (``Program.imports`` of theirs).
     """
     with ir.Location.unknown():
         me = ModuleEmitter(program)
@@ -366,4 +366,9 @@ def emit_module(program: A.Program) -> ir.Module:
         with ir.InsertionPoint.at_block_begin(me.module.body):
             for g in me.globals:
                 ops.global_decl(g)
+            for name, (lib, index) in sorted(program.imports.items()):
+                if name not in program.globals:
+                    ops.extern_global_decl(name, lib, index)
+        if library is not None:
+            me.module.operation.attributes[ops.ATTR_LIBRARY] = ir.StringAttr.get(library)
     return me.module

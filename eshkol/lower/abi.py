@@ -25,6 +25,7 @@ RUNTIME_DECLS = {
     "esk_make_box": "(i64, i64) -> " + VALUE,
     "esk_make_string_literal": "(!llvm.ptr, i64) -> " + VALUE,
     "esk_intern": "(!llvm.ptr, i64) -> " + VALUE,
+    "esk_make_exact_from_string": "(!llvm.ptr) -> " + VALUE,
     "esk_list_from_args": "(i64, !llvm.ptr) -> " + VALUE,
     "esk_init_globals": "(!llvm.ptr, i64) -> !llvm.void",
     "esk_error_unbound": "(!llvm.ptr, !llvm.ptr) -> !llvm.void",

@@ -28,6 +28,20 @@ V = "!v"
 ENTRY_SYMBOL = "esk_entry"
 
 
+def _c_name(library: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in library)
+
+
+def library_globals(library: str) -> str:
+    """Symbol of a library's exported globals array."""
+    return f"esk_lib_{_c_name(library)}_globals"
+
+
+def library_entry(library: str) -> str:
+    """Symbol of a library's start-up function (runs its top level once)."""
+    return f"esk_lib_{_c_name(library)}_entry"
+
+
 def _loc_of(op: ir.Operation | ir.OpView) -> str:
     loc = op.location
     try:
@@ -64,6 +78,13 @@ class ModuleState:
     prim_wrappers: set[str] = field(default_factory=set)     # prims used as values
     funcs: dict[str, str] = field(default_factory=dict)      # func sym → LLVM symbol
     func_names: dict[str, str] = field(default_factory=dict)  # func sym → print name
+    library: str | None = None                                # compiling this library
+    externs: dict[str, tuple[str, int]] = field(default_factory=dict)  # name → (library, slot)
+
+    @property
+    def globals_symbol(self) -> str:
+        """The array holding this module's globals and constants (exported by a library)."""
+        return library_globals(self.library) if self.library else "esk_globals"
 
     def string(self, data: bytes) -> str:
         """Symbol of a private NUL-terminated constant holding ``data``."""
@@ -182,9 +203,9 @@ class FunctionLowering:
         self.emit("llvm.unreachable")
         self.out.append(f"{ok}:")
 
-    def slot_ptr(self, idx: int) -> str:
+    def slot_ptr(self, idx: int, array: str | None = None) -> str:
         base = self.tmp()
-        self.emit(f"{base} = llvm.mlir.addressof @esk_globals : !llvm.ptr")
+        self.emit(f"{base} = llvm.mlir.addressof @{array or self.st.globals_symbol} : !llvm.ptr")
         return self.gep(base, idx * abi.VALUE_SIZE)
 
     def val(self, v: ir.Value) -> str:
@@ -204,7 +225,8 @@ class FunctionLowering:
         # Top-level code runs once: optimising it costs more compile time than it can save.
         cold = 'attributes {passthrough = ["optnone", "noinline"]} '
         if self.entry:
-            header = f"llvm.func @{ENTRY_SYMBOL}() {cold}{{"
+            entry = library_entry(self.st.library) if self.st.library else ENTRY_SYMBOL
+            header = f"llvm.func @{entry}() {cold}{{"
             self.out.append("  // prologue")
             self.entry_init()
             self.emit(f"llvm.br {self.block_labels[blocks[0]]}")
@@ -340,6 +362,9 @@ class FunctionLowering:
     def op_eshkol_const_string(self, op) -> None:
         self._const_slot_value(op, "string", _attr_str(op, "value"))
 
+    def op_eshkol_const_exact(self, op) -> None:
+        self._const_slot_value(op, "exact", _attr_str(op, "value"))
+
     def op_eshkol_const_symbol(self, op) -> None:
         self._const_slot_value(op, "symbol", _attr_str(op, "value"))
 
@@ -350,6 +375,9 @@ class FunctionLowering:
 
     def _global_slot(self, op) -> tuple[str, str]:
         name = _attr_sym(op, "name")
+        if name not in self.st.globals and name in self.st.externs:
+            lib, index = self.st.externs[name]
+            return name, self.slot_ptr(index, library_globals(lib))
         if name not in self.st.globals:
             raise EshkolError(None, f"{_loc_of(op)}: reference to undeclared global @{name}")
         return name, self.slot_ptr(self.st.globals[name])
@@ -531,6 +559,9 @@ class ModuleLowering:
     def __init__(self, body: ir.Block) -> None:
         self.body = body
         self.st = ModuleState()
+        module_attrs = body.owner.attributes
+        if ops.ATTR_LIBRARY in module_attrs:
+            self.st.library = ir.StringAttr(module_attrs[ops.ATTR_LIBRARY]).value
 
     def lower(self) -> str:
         st = self.st
@@ -539,6 +570,8 @@ class ModuleLowering:
             name = op.operation.name
             if name == ops.GLOBAL:
                 st.globals[_attr_str(op, "sym_name")] = len(st.globals)
+            elif name == ops.EXTERN_GLOBAL:
+                st.externs[_attr_str(op, "sym_name")] = (_attr_str(op, "library"), _attr_int(op, "index"))
             elif name == "func.func":
                 sym = ir.StringAttr(op.attributes["sym_name"]).value
                 fns.append(op)
@@ -554,8 +587,17 @@ class ModuleLowering:
         bodies = [b.replace("  // @@CONST-INIT@@", self.const_init()) for b in bodies]
         out = [f"!v = {abi.VALUE}", "module {"]
         nslots = max(1, len(st.globals) + len(st.consts))
-        out.append(f"llvm.mlir.global internal @esk_globals() {{addr_space = 0 : i32}} : "
-                   f"!llvm.array<{nslots} x {V}>")
+        linkage = "external" if st.library else "internal"
+        # An initializer makes it a definition (an external global without one is a declaration).
+        array = f"!llvm.array<{nslots} x {V}>"
+        out.append(f"llvm.mlir.global {linkage} @{st.globals_symbol}() {{addr_space = 0 : i32}} : {array} {{\n"
+                   f"  %z = llvm.mlir.zero : {array}\n  llvm.return %z : {array}\n}}")
+        for lib in sorted({lib for lib, _ in st.externs.values()}):
+            # Only the address matters: slots are reached by byte offsets.
+            out.append(f"llvm.mlir.global external @{library_globals(lib)}() {{addr_space = 0 : i32}} : i8")
+            out.append(f"llvm.func @{library_entry(lib)}()")
+        if st.library:
+            out.append("llvm.mlir.global internal @esk_lib_started(false) {addr_space = 0 : i32} : i1")
         out.append(f"llvm.mlir.global external @{abi.ARGBUF}() {{addr_space = 0 : i32}} : "
                    f"!llvm.array<{abi.MAX_ARGS} x {V}>")
         out.append(f"llvm.mlir.global external @{abi.CALLSITE}() {{addr_space = 0 : i32}} : !llvm.ptr")
@@ -600,8 +642,22 @@ class ModuleLowering:
         """Start-up code of esk_entry: mark globals unbound, register roots, build constants."""
         st = self.st
         fl = FunctionLowering(st, self._entry_op, prefix="%init")
+        if st.library:
+            # A library starts once, however many modules import it.
+            flag = fl.tmp()
+            fl.emit(f"{flag} = llvm.mlir.addressof @esk_lib_started : !llvm.ptr")
+            started = fl.load(flag, "i1")
+            go, done = fl.label(), fl.label()
+            fl.emit(f"llvm.cond_br {started}, {done}, {go}")
+            fl.out.append(f"{done}:")
+            fl.emit("llvm.return")
+            fl.out.append(f"{go}:")
+            yes = fl.const(1, "i1")
+            fl.emit(f"llvm.store {yes}, {flag} : i1, !llvm.ptr")
+        for lib in sorted({lib for lib, _ in st.externs.values()}):
+            fl.emit(f"llvm.call @{library_entry(lib)}() : () -> ()")
         base = fl.tmp()
-        fl.emit(f"{base} = llvm.mlir.addressof @esk_globals : !llvm.ptr")
+        fl.emit(f"{base} = llvm.mlir.addressof @{st.globals_symbol} : !llvm.ptr")
         n = fl.const(len(st.globals) + len(st.consts))
         st.declared.add("esk_init_globals")
         fl.emit(f"llvm.call @esk_init_globals({base}, {n}) : (!llvm.ptr, i64) -> ()")
@@ -611,6 +667,10 @@ class ModuleLowering:
                 fl.emit(f"{code} = llvm.mlir.addressof @esk_primfn_{PRIMITIVES[text].cname} : !llvm.ptr")
                 v = fl.call("esk_make_closure", [code, fl.cstr(text), fl.const(0)],
                             f"(!llvm.ptr, !llvm.ptr, i64) -> {V}")
+            elif kind == "exact":
+                ptr = fl.tmp()
+                fl.emit(f"{ptr} = llvm.mlir.addressof @{st.string(text.encode())} : !llvm.ptr")
+                v = fl.call("esk_make_exact_from_string", [ptr], f"(!llvm.ptr) -> {V}")
             else:
                 data = text.encode()
                 fn = "esk_make_string_literal" if kind == "string" else "esk_intern"

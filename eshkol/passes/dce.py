@@ -10,7 +10,7 @@ from mlir import ir
 
 from eshkol.dialect import ops
 
-PURE = {ops.CONST_INT, ops.CONST_FLOAT, ops.CONST_IMM, ops.CONST_STRING, ops.CONST_SYMBOL,
+PURE = {ops.CONST_INT, ops.CONST_FLOAT, ops.CONST_IMM, ops.CONST_EXACT, ops.CONST_STRING, ops.CONST_SYMBOL,
         ops.PRIM_REF, ops.MAKE_CLOSURE, ops.CLOSURE_REF, ops.UNBOX, ops.BOX, ops.TRUTHY,
         ops.IS_DEFAULT}
 

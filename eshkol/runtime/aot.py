@@ -46,20 +46,35 @@ def optimize_llvm_ir(ir_text: str, opt_level: int) -> str:
     return _run([tool("opt"), f"-O{opt_level}", "-S"], "opt", ir_text)
 
 
-def _gc_link_args() -> list[str]:
-    for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"):
-        if Path(d, "libgc.a").exists():
-            return [str(Path(d, "libgc.a"))]
-    return ["-lgc"]
+_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib")
 
 
-def build_executable(llvm_dialect_text: str, out: Path, opt_level: int) -> None:
-    """Compile and link an executable from an LLVM-dialect module that includes ``MAIN``."""
-    ir_text = translate_to_llvm_ir(llvm_dialect_text)
+def _static_link_args() -> list[str]:
+    """The runtime's libraries (Boehm GC, GMP): their static archives when present, so that
+    executables run without them installed; else the shared libraries."""
+    args = []
+    for lib in ("gc", "gmp"):
+        found = next((Path(d, f"lib{lib}.a") for d in _LIB_DIRS if Path(d, f"lib{lib}.a").exists()), None)
+        args.append(str(found) if found else f"-l{lib}")
+    return args
+
+
+def compile_object(llvm_dialect_text: str, obj: Path, opt_level: int) -> None:
+    """A position-independent object file from an LLVM-dialect module (opt, then llc)."""
+    ir_text = optimize_llvm_ir(translate_to_llvm_ir(llvm_dialect_text), opt_level)
     with tempfile.TemporaryDirectory() as tmp:
-        ll, obj = Path(tmp, "prog.ll"), Path(tmp, "prog.o")
+        ll = Path(tmp, "prog.ll")
         ll.write_text(ir_text)
         _run([tool("llc"), f"-O{opt_level}", "-filetype=obj", "-relocation-model=pic", str(ll),
               "-o", str(obj)], "llc")
-        _run([tool("cc"), "-o", str(out), str(obj), str(runtime_static()), *_gc_link_args(),
+
+
+def build_executable(llvm_dialect_text: str, out: Path, opt_level: int,
+                     libraries: list[Path] = ()) -> None:
+    """Compile and link an executable from an LLVM-dialect module that includes ``MAIN``,
+    with the object files of the libraries it imports."""
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = Path(tmp, "prog.o")
+        compile_object(llvm_dialect_text, obj, opt_level)
+        _run([tool("cc"), "-o", str(out), str(obj), *map(str, libraries), str(runtime_static()), *_static_link_args(),
               "-lm", "-lpthread", "-ldl"], "linking")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -29,7 +30,14 @@ def _start(rt: ctypes.CDLL, entry: int, argv: list[str]) -> int:
     return rt.esk_run(entry)
 
 
-def jit_run(llvm_module, argv: list[str], opt_level: int, save_shared: Path | None = None) -> int:
+def _load_libraries(paths: list[Path]) -> None:
+    # RTLD_GLOBAL: the program's code finds the libraries' exported globals by name.
+    for p in paths:
+        ctypes.CDLL(str(p), mode=ctypes.RTLD_GLOBAL)
+
+
+def jit_run(llvm_module, argv: list[str], opt_level: int, save_shared: Path | None = None,
+            libraries: list[Path] = ()) -> int:
     """JIT-compile an LLVM-dialect module and run its entry; returns the exit status.
 
     With ``save_shared``, the JIT's object code is also linked into a shared object there
@@ -38,7 +46,9 @@ def jit_run(llvm_module, argv: list[str], opt_level: int, save_shared: Path | No
     from mlir.execution_engine import ExecutionEngine
 
     rt = _runtime()
-    engine = ExecutionEngine(llvm_module, opt_level=opt_level, shared_libs=[str(runtime_shared())])
+    _load_libraries(list(libraries))
+    engine = ExecutionEngine(llvm_module, opt_level=opt_level,
+                             shared_libs=[str(runtime_shared()), *map(str, libraries)])
     # raw_lookup gives the packed-interface wrapper; for a function of no arguments and no
     # result it ignores its argument, so it can be called as void(void).
     entry = engine.raw_lookup(ENTRY)
@@ -66,9 +76,48 @@ def link_shared(obj: Path, out: Path) -> None:
                     f"-Wl,-rpath,{rt}", "-Wl,-z,notext"], check=True, capture_output=True)
 
 
-def run_shared(path: Path, argv: list[str]) -> int:
+def run_shared(path: Path, argv: list[str], libraries: list[Path] = ()) -> int:
     """Run a program from a cached shared object (no MLIR, no LLVM)."""
     rt = _runtime()
+    _load_libraries(list(libraries))
     lib = ctypes.CDLL(str(path))
     entry = ctypes.cast(getattr(lib, ENTRY), ctypes.c_void_p).value
     return _start(rt, entry, argv)
+
+
+class Session:
+    """A runtime that stays up across many compiled modules (the REPL): each module is
+    JIT-compiled, linked into a shared object and loaded globally, so later modules can use
+    its globals; errors are reported without ending the process."""
+
+    def __init__(self, argv: list[str], libraries: list[Path]) -> None:
+        self.rt = _runtime()
+        self.rt.esk_run_catching.restype = ctypes.c_int
+        self.rt.esk_run_catching.argtypes = [ctypes.c_void_p]
+        _load_libraries(libraries)
+        self.libraries = list(libraries)
+        self.dir = Path(tempfile.mkdtemp(prefix="eshkol-repl-"))
+        args = (ctypes.c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
+        self._argv = args  # keep alive: the runtime records it for command-line
+        self.rt.esk_init(len(argv), args)
+
+    def run_module(self, llvm_module, name: str, entry: str, opt_level: int) -> bool:
+        """Compile and load ``llvm_module`` as ``name``, run ``entry``; False if it raised."""
+        from mlir.execution_engine import ExecutionEngine
+
+        engine = ExecutionEngine(llvm_module, opt_level=opt_level,
+                                 shared_libs=[str(runtime_shared()), *map(str, self.libraries)])
+        obj, so = self.dir / f"{name}.o", self.dir / f"{name}.so"
+        # Materialise the code through its public entry first: dumping an engine that has
+        # compiled nothing makes it look up wrappers of internal functions, and abort.
+        if not engine.raw_lookup(entry):
+            raise RuntimeError(f"internal error: JIT module has no {entry}")
+        engine.dump_to_object_file(str(obj))
+        link_shared(obj, so)
+        lib = ctypes.CDLL(str(so), mode=ctypes.RTLD_GLOBAL)
+        self.libraries.append(so)
+        fn = ctypes.cast(getattr(lib, entry), ctypes.c_void_p).value
+        return self.rt.esk_run_catching(fn) == 0
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)

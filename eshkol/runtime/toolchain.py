@@ -32,6 +32,16 @@ def runtime_dir() -> Path:
                          "(or `pip install .`) in the source tree")
 
 
+@cache
+def stdlib_dir() -> Path:
+    """The Eshkol standard library sources: installed at eshkol/stdlib, or the checkout's
+    stdlib/ when running from the source tree."""
+    for cand in (PACKAGE_DIR / "stdlib", PACKAGE_DIR.parent / "stdlib"):
+        if (cand / "prelude.esk").exists():
+            return cand
+    raise ToolchainError("the Eshkol standard library (stdlib/prelude.esk) is missing; reinstall")
+
+
 def runtime_shared() -> Path:
     """The shared runtime, for the JIT."""
     return runtime_dir() / "libeshkol_rt.so"

@@ -122,6 +122,35 @@ esk_value esk_make_closure(esk_code code, const char *name, int64_t nfree);
 esk_value esk_make_box(esk_value v);
 esk_value esk_list_from_args(int64_t n, esk_value *argv); /* fresh list of argv[0..n) */
 
+/* ---- numbers (numbers.c) ------------------------------------------------------------------ */
+
+/* Exact integers beyond int64 and exact non-integral rationals.  Results are always
+ * normalised: an integer that fits in int64 is a fixnum, a rational has denominator > 1.
+ * The structs need GMP's types: include <gmp.h> first to see them. */
+#ifdef __GNU_MP__
+typedef struct esk_bignum {
+  esk_header h;
+  mpz_t z;
+} esk_bignum;
+
+typedef struct esk_rational {
+  esk_header h;
+  mpq_t q;      /* canonical, denominator > 1 */
+} esk_rational;
+#endif
+
+/* The exact number a literal's text denotes: a decimal integer of any size or "n/d"
+ * (normalised: "6/3" is the fixnum 2).  Compiled code builds big literals with it. */
+esk_value esk_make_exact_from_string(const char *text);
+/* Fresh collected text of a number in radix 2..36 (decimal for flonums); NULL if not one. */
+char *esk_number_to_cstring(esk_value v, int radix);
+/* The nearest double to a number (exact->inexact). */
+double esk_number_to_double(esk_value v);
+/* eqv? on numbers: same tag and value (flonums by bits). */
+int esk_num_eqv(esk_value a, esk_value b);
+/* Routes GMP's allocation through the collector; called by esk_init (idempotent). */
+void esk_numbers_init(void);
+
 /* ---- printing ---------------------------------------------------------------------------- */
 
 void esk_display(esk_value v, FILE *out);
@@ -151,6 +180,8 @@ extern char *esk_stack_limit;
 void esk_init(int argc, char **argv);
 /* Run a compiled program's entry on a thread with a large stack; returns the exit status. */
 int esk_run(void (*entry)(void));
+/* Like esk_run, but an uncaught error is reported and returns 1 instead of exiting (REPL). */
+int esk_run_catching(void (*entry)(void));
 /* Flush output ports. */
 void esk_flush(void);
 
@@ -201,9 +232,15 @@ esk_value esk_prim_abs(const char *loc, esk_value a);
 esk_value esk_prim_exact_to_inexact(const char *loc, esk_value a);
 esk_value esk_prim_inexact_to_exact(const char *loc, esk_value a);
 esk_value esk_prim_sqrt(const char *loc, esk_value a);
-esk_value esk_prim_number_to_string(const char *loc, esk_value a);
-esk_value esk_prim_string_to_number(const char *loc, esk_value a);
 esk_value esk_prim_is_number(const char *loc, esk_value a);
+esk_value esk_prim_is_real(const char *loc, esk_value a);
+esk_value esk_prim_is_rational(const char *loc, esk_value a);
+esk_value esk_prim_is_exact_integer(const char *loc, esk_value a);
+esk_value esk_prim_is_nan(const char *loc, esk_value a);
+esk_value esk_prim_is_infinite(const char *loc, esk_value a);
+esk_value esk_prim_is_finite(const char *loc, esk_value a);
+esk_value esk_prim_numerator(const char *loc, esk_value a);
+esk_value esk_prim_denominator(const char *loc, esk_value a);
 esk_value esk_prim_is_integer(const char *loc, esk_value a);
 esk_value esk_prim_is_exact(const char *loc, esk_value a);
 esk_value esk_prim_is_inexact(const char *loc, esk_value a);
@@ -310,6 +347,8 @@ esk_value esk_prim_vector(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_make_vector(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_vector_set(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_exit(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_number_to_string(const char *loc, int64_t argc, esk_value *argv); /* 1-2 */
+esk_value esk_prim_string_to_number(const char *loc, int64_t argc, esk_value *argv); /* 1-2 */
 
 /* Used by the printer: would the reader take this text for a number? */
 int esk_looks_like_number(const char *s, int64_t len);
@@ -350,6 +389,92 @@ size_t esk_arena_bytes_live(void);
 void esk_region_enter(size_t size_hint);
 void esk_region_exit(void);
 esk_arena *esk_region_current(void);
+
+/* ---- control (control.c): conditions, handlers, dynamic-wind, continuations, values,
+ *      parameters, promises, records --------------------------------------------------------- */
+
+/* An error object (`error`, and every runtime error raised by esk_raise_error). */
+typedef struct esk_error_obj {
+  esk_header h;          /* ESK_T_ERROR */
+  esk_value message;     /* usually a string */
+  esk_value irritants;   /* a list */
+  const char *loc;       /* "file:line:col" where it was raised, or NULL */
+} esk_error_obj;
+
+/* A record; a record type descriptor is a record whose rtd is NULL (fields: name symbol,
+ * field-name list).  Multiple values (0 or >= 2 of them) are a record of a private type. */
+typedef struct esk_record {
+  esk_header h;              /* ESK_T_RECORD */
+  struct esk_record *rtd;
+  int64_t n;
+  esk_value fields[];
+} esk_record;
+
+typedef struct esk_promise_box {
+  int64_t done;      /* value is the result (else a thunk) */
+  int64_t is_delay;  /* the thunk returns the value (delay), not a promise (delay-force) */
+  esk_value value;
+} esk_promise_box;
+
+typedef struct esk_promise {
+  esk_header h;      /* ESK_T_PROMISE */
+  esk_promise_box *box;
+} esk_promise;
+
+esk_value esk_make_error_object(const char *loc, esk_value message, esk_value irritants);
+/* Raise obj non-continuably (the current handler, else the uncaught-error report). */
+_Noreturn void esk_raise(const char *loc, esk_value obj);
+/* Report an uncaught condition (error.c): prints it, runs pending dynamic-wind after thunks,
+ * then exits 1 (or returns to esk_run_catching). */
+_Noreturn void esk_uncaught(const char *loc, esk_value obj);
+/* Run every pending dynamic-wind after thunk, innermost first (exit, uncaught errors). */
+void esk_unwind_all(void);
+/* Forget all dynamic state (handlers, winds, catch frames): a fresh top level (REPL). */
+void esk_control_reset(void);
+/* Called when an escape lands (error.c clears its stack-overflow state). */
+void esk_error_recovered(void);
+/* Call procedure f from C with argc arguments (copied into the argument buffer). */
+esk_value esk_call(const char *loc, esk_value f, int64_t argc, const esk_value *args);
+/* (values v...) as one value: argv[0] when argc == 1. */
+esk_value esk_make_values(int64_t argc, const esk_value *argv);
+/* Printer hook for ESK_T_RECORD (records, record types, multiple values): prints and returns 1,
+ * or returns 0 when v is not one. */
+int esk_print_record(esk_value v, FILE *out, int write);
+
+esk_value esk_prim_values(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_call_with_values(const char *loc, esk_value producer, esk_value consumer);
+esk_value esk_prim_mv_ref(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_mv_rest(const char *loc, esk_value obj, esk_value k);
+esk_value esk_prim_floor_slash(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_truncate_slash(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_error(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_raise(const char *loc, esk_value obj);
+esk_value esk_prim_raise_continuable(const char *loc, esk_value obj);
+esk_value esk_prim_with_exception_handler(const char *loc, esk_value handler, esk_value thunk);
+esk_value esk_prim_with_guard(const char *loc, esk_value thunk, esk_value handler);
+esk_value esk_prim_reraise(const char *loc, esk_value obj, esk_value continuable);
+esk_value esk_prim_is_error_object(const char *loc, esk_value obj);
+esk_value esk_prim_error_object_message(const char *loc, esk_value obj);
+esk_value esk_prim_error_object_irritants(const char *loc, esk_value obj);
+esk_value esk_prim_is_file_error(const char *loc, esk_value obj);
+esk_value esk_prim_is_read_error(const char *loc, esk_value obj);
+esk_value esk_prim_dynamic_wind(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_call_cc(const char *loc, esk_value f);
+esk_value esk_prim_exit_unwind(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_make_parameter(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_parameterize(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_delay(const char *loc, esk_value thunk);
+esk_value esk_prim_delay_force(const char *loc, esk_value thunk);
+esk_value esk_prim_make_promise(const char *loc, esk_value v);
+esk_value esk_prim_is_promise(const char *loc, esk_value v);
+esk_value esk_prim_force(const char *loc, esk_value v);
+esk_value esk_prim_make_rtd(const char *loc, esk_value name, esk_value fields);
+esk_value esk_prim_record(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_is_record_of(const char *loc, esk_value obj, esk_value rtd);
+esk_value esk_prim_record_ref(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_record_set(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_assert_fail(const char *loc, esk_value expr);
+esk_value esk_prim_case_lambda(const char *loc, int64_t argc, esk_value *argv);
 
 #ifdef __cplusplus
 }
