@@ -76,6 +76,8 @@ class FunctionEmitter:
         self.in_lambda = lambda_ is not None
         self.block = fn.add_entry_block() if lambda_ is None else fn.body.blocks[0]
         self.self_value: ir.Value | None = None if lambda_ is None else self.block.arguments[0]
+        # Set when tail calls of the procedure to itself become jumps to this block (a loop).
+        self.loop: tuple[A.Var, ir.Block] | None = None
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -286,6 +288,15 @@ class FunctionEmitter:
             env[self_var] = ("self",)
         inner = FunctionEmitter(self.mod, fn, env, lam)
         args = list(fn.body.blocks[0].arguments)[1:]
+        if self_var is not None and not lam.opt and lam.rest is None:
+            # A named-let style procedure: its self tail calls jump back to a loop header
+            # instead of calling (the entry block itself cannot be a branch target).
+            header = inner.new_block(len(args))
+            with inner.ip(), ops.location(lam.loc):
+                cf.BranchOp(args, header)
+            inner.block = header
+            inner.loop = (self_var, header)
+            args = list(header.arguments)
         params = lam.req + [v for v, _ in lam.opt] + ([lam.rest] if lam.rest else [])
         for var, a in zip(params[:len(lam.req)], args, strict=False):
             inner._bind(var, a, lam.loc)
@@ -317,6 +328,12 @@ class FunctionEmitter:
         return join.arguments[0]
 
     def _Call(self, n: A.Call, tail: bool) -> ir.Value | None:
+        if tail and self.loop is not None and isinstance(n.fn, A.LRef) and n.fn.var is self.loop[0] \
+                and len(n.args) == len(self.loop[1].arguments):
+            args = [self.value(a) for a in n.args]
+            with self.ip():
+                cf.BranchOp(args, self.loop[1], loc=ops.location(n.loc))
+            return None
         fn = self.value(n.fn)
         args = [self.value(a) for a in n.args]
         with self.ip():

@@ -447,14 +447,21 @@ class FunctionLowering:
         if len(args) > abi.MAX_ARGS:
             raise EshkolError(None, f"{_loc_of(op)}: too many arguments in one call ({len(args)})")
         tag, payload = self.split(f)
-        want = self.const(abi.T_CLOSURE)
-        ok = self.tmp()
-        self.emit(f'{ok} = llvm.icmp "eq" {tag}, {want} : i64')
-        self.check(ok, lambda: self.call("esk_error_not_procedure", [self.loc(op), tag, payload],
-                                         "(!llvm.ptr, i64, i64) -> ()", result=False))
         clo = self.tmp()
-        self.emit(f"{clo} = llvm.inttoptr {payload} : i64 to !llvm.ptr")
-        code = self.load(self.gep(clo, abi.CLOSURE_CODE), "!llvm.ptr")
+        maker = op.operands[0].owner
+        if not isinstance(maker, ir.Block) and maker.name == ops.MAKE_CLOSURE:
+            # A closure built right here: its code is known, so call it directly.
+            self.emit(f"{clo} = llvm.inttoptr {payload} : i64 to !llvm.ptr")
+            code = self.tmp()
+            self.emit(f"{code} = llvm.mlir.addressof @{self.st.funcs[_attr_sym(maker, 'callee')]} : !llvm.ptr")
+        else:
+            want = self.const(abi.T_CLOSURE)
+            ok = self.tmp()
+            self.emit(f'{ok} = llvm.icmp "eq" {tag}, {want} : i64')
+            self.check(ok, lambda: self.call("esk_error_not_procedure", [self.loc(op), tag, payload],
+                                             "(!llvm.ptr, i64, i64) -> ()", result=False))
+            self.emit(f"{clo} = llvm.inttoptr {payload} : i64 to !llvm.ptr")
+            code = self.load(self.gep(clo, abi.CLOSURE_CODE), "!llvm.ptr")
         buf = self.tmp()
         self.emit(f"{buf} = llvm.mlir.addressof @{abi.ARGBUF} : !llvm.ptr")
         for i, a in enumerate(args):
