@@ -37,7 +37,7 @@ def dialect_module(text: str, file: str, library: str | None = None,
     """(context, eshkol-dialect module) of a program (or of ``library``); a program imports the
     implicit libraries unless ``imports`` says otherwise."""
     if library is None and imports is None:
-        imports = _imports(_libraries())
+        imports = _imports(list(_dependencies(text, file)))
     ctx, module, _ = _compile_source(text, file, library, imports)
     return ctx, module
 
@@ -76,38 +76,114 @@ def run_passes(ctx, module, passes: list[str]) -> None:
 
 @dataclass(frozen=True)
 class Library:
-    """A compiled stdlib library: shared object (JIT, cached runs), PIC object (executables)
-    and the slot of each name it exports."""
+    """A compiled library (the prelude, a stdlib module, a user module): shared object (JIT,
+    cached runs), PIC object (executables), the slot of each name it exports, and the
+    libraries it imports (loaded before it)."""
 
     name: str
     key: str
     shared: Path
     obj: Path
     exports: dict[str, int]
+    deps: tuple[Library, ...] = ()
 
     def imports(self) -> dict[str, tuple[str, int]]:
         return {n: (self.name, i) for n, i in self.exports.items()}
 
 
-# Every program sees the prelude (LANGUAGE.md's list, string and vector library).
-IMPLICIT_LIBRARIES = ("prelude",)
+PRELUDE = "prelude"
 
 
-def library(name: str) -> Library:
-    """The compiled library ``name`` from the stdlib, compiled once and then cached."""
+def _module_name(spec) -> str | None:
+    """The module a `require`/`import` spec names: nn, core.list, "nn", (core list), 'nn.
+    R7RS standard libraries, (scheme ...) and (srfi ...), are built in: None."""
+    from eshkol.syntax.datum import SList, Symbol
+
+    e = spec.e
+    if isinstance(e, Symbol):
+        return e.name.replace(".", "/")
+    if isinstance(e, str):
+        return e.removesuffix(".esk")
+    if isinstance(e, SList) and e.tail is None and e.items:
+        parts = [x.e for x in e.items]
+        if parts[0] == Symbol("quote") and len(parts) == 2:
+            return _module_name(e.items[1])
+        if all(isinstance(x, Symbol) for x in parts):
+            if parts[0].name in ("scheme", "srfi", "only", "except", "prefix", "rename"):
+                return None
+            return "/".join(x.name for x in parts)
+    raise EshkolError(spec.loc, "bad module name in require/import")
+
+
+def _requires(text: str, file: str) -> list[tuple[str, Loc]]:
+    """Modules a source requires with top-level `(require ...)` / `(import ...)` forms."""
+    from eshkol.syntax.datum import SList, Symbol
+    from eshkol.syntax.reader import read_syntax
+
+    out = []
+    for f in read_syntax(text, file):
+        items = f.e.items if isinstance(f.e, SList) else []
+        if items and isinstance(items[0].e, Symbol) and items[0].e.name in ("require", "import"):
+            for spec in items[1:]:
+                name = _module_name(spec)
+                if name is not None:
+                    out.append((name, spec.loc))
+    return out
+
+
+def _find_module(name: str, here: Path, loc: Loc) -> Path:
+    from eshkol.runtime.toolchain import stdlib_dir
+
+    places = [here, stdlib_dir()]
+    for d in places:
+        p = d / f"{name}.esk"
+        if p.exists():
+            return p
+    raise EshkolError(loc, f"cannot find module '{name}' (looked for {name}.esk in "
+                           f"{', '.join(str(d) for d in places)})")
+
+
+def library(name: str, path: Path | None = None, loading: tuple[str, ...] = ()) -> Library:
+    """The compiled library ``name`` (source ``path``, default the stdlib's), compiled once
+    with the libraries it requires and then cached."""
     import json
 
     from eshkol.runtime.toolchain import stdlib_dir
 
-    src = stdlib_dir() / f"{name}.esk"
+    src = path or stdlib_dir() / f"{name}.esk"
     text = read_source(str(src))
-    key = cache.cache_key(text, f"<library {name}>", "lib-O2")
-    base = cache.cache_dir() / f"lib-{name}-{key}"
-    lib = Library(name, key, base.with_suffix(".so"), base.with_suffix(".o"), {})
+    if str(src) in loading:
+        raise EshkolError(Loc(str(src), 0, 0), "modules require each other in a cycle: "
+                                               + " -> ".join(loading + (str(src),)))
+    deps = _dependencies(text, str(src), loading + (str(src),), name == PRELUDE)
+    key = cache.cache_key(text, f"<library {name} {src}>", "lib-O2" + "".join(f":{d.key}" for d in deps))
+    # Unique symbol names: two modules may share a name (a user's utils.esk, the stdlib's).
+    lib_name = name if name == PRELUDE else f"{name}.{key[:8]}"
+    base = cache.cache_dir() / f"lib-{name.replace('/', '.')}-{key}"
+    lib = Library(lib_name, key, base.with_suffix(".so"), base.with_suffix(".o"), {}, deps)
     table = base.with_suffix(".json")
     if not (lib.shared.exists() and lib.obj.exists() and table.exists()):
         _build_library(lib, text, str(src), table)
-    return Library(name, key, lib.shared, lib.obj, json.loads(table.read_text()))
+    return Library(lib_name, key, lib.shared, lib.obj, json.loads(table.read_text()), deps)
+
+
+def _dependencies(text: str, file: str, loading: tuple[str, ...] = (),
+                  is_prelude: bool = False) -> tuple[Library, ...]:
+    """The libraries a source imports, each after its own dependencies, without repeats: the
+    prelude (unless this is the prelude) and every module it requires."""
+    ordered: dict[str, Library] = {}
+
+    def add(lib: Library) -> None:
+        for d in lib.deps:
+            add(d)
+        ordered.setdefault(lib.key, lib)
+
+    if not is_prelude:
+        add(library(PRELUDE, loading=loading))
+    here = Path(file).resolve().parent if file != "-" else Path.cwd()
+    for name, loc in _requires(text, file):
+        add(library(name, _find_module(name, here, loc), loading))
+    return tuple(ordered.values())
 
 
 def _build_library(lib: Library, text: str, file: str, table: Path) -> None:
@@ -118,7 +194,7 @@ def _build_library(lib: Library, text: str, file: str, table: Path) -> None:
     from eshkol.runtime.aot import compile_object
     from eshkol.runtime.jit import link_shared
 
-    ctx, module, program = _compile_source(text, file, lib.name, None)
+    ctx, module, program = _compile_source(text, file, lib.name, _imports(list(lib.deps)))
     run_passes(ctx, module, PIPELINES["eshkol-cpu"])
     with ctx:
         llvm_text = str(module)
@@ -134,13 +210,9 @@ def _build_library(lib: Library, text: str, file: str, table: Path) -> None:
     os.replace(table.with_suffix(f".{os.getpid()}.json"), table)
 
 
-def _libraries() -> list[Library]:
-    return [library(n) for n in IMPLICIT_LIBRARIES]
-
-
 def _imports(libs: list[Library]) -> dict[str, tuple[str, int]]:
     out: dict[str, tuple[str, int]] = {}
-    for lib in libs:
+    for lib in libs:  # later libraries win, as later definitions would
         out.update(lib.imports())
     return out
 
@@ -149,7 +221,7 @@ def llvm_module(text: str, file: str, options: Options, libs: list[Library] | No
     """(context, LLVM-dialect module) of a program through the CPU pipeline."""
     from eshkol.lower.pipelines import PIPELINES
 
-    libs = _libraries() if libs is None else libs
+    libs = list(_dependencies(text, file)) if libs is None else libs
     ctx, module = dialect_module(text, file, imports=_imports(libs))
     run_passes(ctx, module, PIPELINES["eshkol-cpu"])
     return ctx, module
@@ -158,7 +230,7 @@ def llvm_module(text: str, file: str, options: Options, libs: list[Library] | No
 def run_program(path: str, args: list[str], options: Options, verbose: bool = False) -> int:
     """``eshkol run``: from the cache when possible, else compile, cache and JIT."""
     text = read_source(path)
-    libs = _libraries()
+    libs = list(_dependencies(text, path))
     # The program's code has the libraries' slot numbers built in: their keys are part of its key.
     key = cache.cache_key(text, path, options.key() + "".join(f":{lib.key}" for lib in libs))
     entry = cache.entry_path(key)
@@ -185,8 +257,9 @@ def build_program(path: str, out: str, options: Options) -> None:
 
     from eshkol.runtime.aot import MAIN, build_executable
 
-    libs = _libraries()
-    ctx, module = llvm_module(read_source(path), path, options, libs)
+    text = read_source(path)
+    libs = list(_dependencies(text, path))
+    ctx, module = llvm_module(text, path, options, libs)
     with ctx:
         main = ir.Module.parse(MAIN)  # keep alive while its ops move
         for op in list(main.body.operations)[1:]:  # skip the esk_entry declaration
@@ -234,9 +307,10 @@ class Repl:
     def __init__(self, options: Options) -> None:
         from eshkol.runtime.jit import Session
 
-        libs = _libraries()
+        libs = list(_dependencies("", "<repl>"))
         self.options = options
         self.imports = _imports(libs)
+        self.loaded = {lib.key for lib in libs}
         self.session = Session(["eshkol"], [lib.shared for lib in libs])
         self.count = 0
 
@@ -253,6 +327,11 @@ class Repl:
         forms = read_syntax(text, file)
         if not forms:
             return True
+        for lib in _dependencies(text, file):  # modules this input requires
+            if lib.key not in self.loaded:
+                self.loaded.add(lib.key)
+                self.session.load_library(lib.shared)
+                self.imports.update(lib.imports())
         last = forms[-1]
         head = last.e.items[0].e if isinstance(last.e, SList) and last.e.items else None
         if not (isinstance(head, Symbol) and head.name in _DEFINING):

@@ -101,6 +101,11 @@ class Session:
         self._argv = args  # keep alive: the runtime records it for command-line
         self.rt.esk_init(len(argv), args)
 
+    def load_library(self, shared: Path) -> None:
+        """Make a compiled library's globals visible to the modules that follow."""
+        _load_libraries([shared])
+        self.libraries.append(shared)
+
     def run_module(self, llvm_module, name: str, entry: str, opt_level: int) -> bool:
         """Compile and load ``llvm_module`` as ``name``, run ``entry``; False if it raised."""
         from mlir.execution_engine import ExecutionEngine
