@@ -439,6 +439,11 @@ esk_value esk_prim_make_parameter(const char *loc, int64_t argc, esk_value *argv
   return p;
 }
 
+esk_value esk_prim_is_parameter(const char *loc, esk_value v) {
+  (void)loc;
+  return esk_bool(v.tag == ESK_T_CLOSURE && ((esk_closure *)esk_ptr(v))->code == parameter_code);
+}
+
 /* Exchanges a parameter's value with the one it holds: both the before and the after thunk of
  * parameterize's dynamic-wind.  free[0]: the parameter; free[1]: the other value. */
 static esk_value swap_code(esk_closure *self, int64_t argc, esk_value *argv) {
@@ -585,6 +590,8 @@ static void type_name(esk_record *rtd, char *buf, size_t size) {
 
 static esk_record *check_record(const char *loc, esk_value obj, esk_value rtd, esk_value who) {
   if (obj.tag != ESK_T_RECORD || ((esk_record *)esk_ptr(obj))->rtd != esk_ptr(rtd)) {
+    /* accessors are procedures of their own: report where the accessor was called */
+    if (esk_callsite) loc = esk_callsite;
     char name[256];
     type_name(esk_ptr(rtd), name, sizeof name);
     esk_error_type(loc, symbol_text(who), name, obj);

@@ -271,6 +271,10 @@ static int equal(esk_value a, esk_value b) {
           if (!equal(x->items[i], y->items[i])) return 0;
         return 1;
       }
+      case ESK_T_BYTEVECTOR: {
+        esk_bytevector *x = esk_ptr(a), *y = esk_ptr(b);
+        return x->len == y->len && memcmp(x->data, y->data, (size_t)x->len) == 0;
+      }
       case ESK_T_BOX:
         a = ((esk_box *)esk_ptr(a))->value;
         b = ((esk_box *)esk_ptr(b))->value;
@@ -280,6 +284,8 @@ static int equal(esk_value a, esk_value b) {
     }
   }
 }
+
+int esk_equal(esk_value a, esk_value b) { return equal(a, b); }
 
 esk_value esk_prim_equal(const char *loc, esk_value a, esk_value b) {
   (void)loc;

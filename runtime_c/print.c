@@ -265,8 +265,17 @@ static void print(esk_value v, FILE *out, int write) {
       break;
     case ESK_T_BIGNUM:
     case ESK_T_RATIONAL: fputs(esk_number_to_cstring(v, 10), out); break;
-    case ESK_T_HASHTABLE: fputs("#<hash-table>", out); break;
-    case ESK_T_RECORD: fputs("#<record>", out); break;
+    case ESK_T_HASHTABLE:
+      fprintf(out, "#<hash-table %lld>", (long long)((esk_hashtable *)obj)->count);
+      break;
+    case ESK_T_BYTEVECTOR: {
+      esk_bytevector *b = obj;
+      fputs("#u8(", out);
+      for (int64_t i = 0; i < b->len; i++) fprintf(out, i ? " %u" : "%u", b->data[i]);
+      putc(')', out);
+      break;
+    }
+    case ESK_T_RECORD: if (!esk_print_record(v, out, write)) fputs("#<record>", out); break;
     case ESK_T_TENSOR: fputs("#<tensor>", out); break;
     case ESK_T_PROMISE: fputs("#<promise>", out); break;
     case ESK_T_ERROR: fputs("#<condition>", out); break;

@@ -169,11 +169,11 @@ prim("vector-fill!", "vector_fill", 2)
 prim("apply", "apply", 1, None)
 
 # ---- output ----------------------------------------------------------------------------------
-prim("display", "display", 1)
-prim("write", "write", 1)
-prim("newline", "newline", 0)
-prim("write-string", "write_string", 1)
-prim("write-char", "write_char", 1)
+prim("display", "display_port", 1, 2)
+prim("write", "write_port", 1, 2)
+prim("newline", "newline_port", 0, 1)
+prim("write-string", "write_string_port", 1, 4)
+prim("write-char", "write_char_port", 1, 2)
 prim("exit", "exit", 0, 1)
 prim("command-line", "command_line", 0)
 
@@ -205,6 +205,7 @@ prim("exit", "exit_unwind", 0, 1)
 prim("emergency-exit", "exit", 0, 1)
 prim("make-parameter", "make_parameter", 1, 2)
 prim("%parameterize", "parameterize", 3)
+prim("parameter?", "is_parameter", 1)
 prim("%delay", "delay", 1)
 prim("%delay-force", "delay_force", 1)
 prim("make-promise", "make_promise", 1)
@@ -216,3 +217,117 @@ prim("%record?", "is_record_of", 2)
 prim("%record-ref", "record_ref", 4)
 prim("%record-set!", "record_set", 5)
 prim("%case-lambda", "case_lambda", 1, None)
+
+# ---- data types and I/O (runtime_c/strings.c, hash.c, ports.c) -----------------------------
+# Entries here replace earlier ones of the same name (string=?, string-copy, vector->list ...
+# gain their R7RS optional arguments / variadic forms).
+for _n, _c in [("char-upcase", "char_upcase"), ("char-downcase", "char_downcase"),
+               ("char-foldcase", "char_foldcase"), ("char-alphabetic?", "is_char_alphabetic"),
+               ("char-numeric?", "is_char_numeric"), ("char-whitespace?", "is_char_whitespace"),
+               ("char-upper-case?", "is_char_upper_case"),
+               ("char-lower-case?", "is_char_lower_case"), ("digit-value", "digit_value"),
+               ("string-upcase", "string_upcase_u"), ("string-downcase", "string_downcase_u"),
+               ("string-foldcase", "string_foldcase"), ("string-trim", "string_trim"),
+               ("string-trim-left", "string_trim_left"), ("string-trim-right", "string_trim_right"),
+               ("string-null?", "string_null"), ("string-reverse", "string_reverse"),
+               ("bytevector?", "is_bytevector"), ("bytevector-length", "bytevector_length"),
+               ("hash-table?", "is_hash_table"), ("hash-table-count", "hash_table_count"),
+               ("hash-table/count", "hash_table_count"), ("hash-table-size", "hash_table_count"),
+               ("hash-table-keys", "hash_table_keys"), ("hash-table-values", "hash_table_values"),
+               ("hash-table->alist", "hash_table_to_alist"),
+               ("hash-table-clear!", "hash_table_clear"),
+               ("open-input-string", "open_input_string"),
+               ("get-output-string", "get_output_string"),
+               ("open-input-file", "open_input_file"), ("close-port", "close_port"),
+               ("close-input-port", "close_input_port"),
+               ("close-output-port", "close_output_port"),
+               ("call-with-output-string", "call_with_output_string"),
+               ("port?", "is_port"), ("input-port?", "is_input_port"),
+               ("output-port?", "is_output_port"), ("textual-port?", "is_port"),
+               ("file-exists?", "file_exists"), ("delete-file", "delete_file"),
+               ("eof-object?", "is_eof_object")]:
+    prim(_n, _c, 1)
+prim("char->digit", "char_to_digit", 1, 2)
+prim("digit->char", "digit_to_char", 1, 2)
+for _n, _c in [("char=?", "char_eq"), ("char<?", "char_lt"), ("char>?", "char_gt"),
+               ("char<=?", "char_le"), ("char>=?", "char_ge"), ("char-ci=?", "char_ci_eq"),
+               ("char-ci<?", "char_ci_lt"), ("char-ci>?", "char_ci_gt"),
+               ("char-ci<=?", "char_ci_le"), ("char-ci>=?", "char_ci_ge"),
+               ("string=?", "string_eq"), ("string<?", "string_lt"), ("string>?", "string_gt"),
+               ("string<=?", "string_le"), ("string>=?", "string_ge"),
+               ("string-ci=?", "string_ci_eq"), ("string-ci<?", "string_ci_lt"),
+               ("string-ci>?", "string_ci_gt"), ("string-ci<=?", "string_ci_le"),
+               ("string-ci>=?", "string_ci_ge")]:
+    prim(_n, _c, 1, None)
+for _n, _c in [("string-contains", "string_contains"), ("string-index", "string_index"),
+               ("string-prefix?", "string_prefix"), ("string-suffix?", "string_suffix"),
+               ("vector-grow", "vector_grow"), ("bytevector-u8-ref", "bytevector_u8_ref"),
+               ("hash-table-delete!", "hash_table_delete"), ("hash-delete!", "hash_table_delete"),
+               ("hash-table-contains?", "hash_table_contains"),
+               ("hash-table-exists?", "hash_table_contains"),
+               ("hash-table-walk", "hash_table_walk"), ("hash-table-for-each", "hash_table_walk"),
+               ("call-with-output-file", "call_with_output_file"),
+               ("call-with-input-file", "call_with_input_file"),
+               ("call-with-port", "call_with_port")]:
+    prim(_n, _c, 2)
+prim("string-copy", "string_copy_range", 1, 3)
+prim("make-string", "make_string", 1, 2)
+prim("string-set!", "string_set", 3)
+prim("string-fill!", "string_fill", 2, 4)
+prim("string-copy!", "string_copy_to", 3, 5)
+prim("string-split", "string_split", 1, 2)
+prim("string-join", "string_join", 1, 2)
+prim("string-search-forward", "string_search_forward", 2, 3)
+prim("string->vector", "string_to_vector", 1, 3)
+prim("vector->string", "vector_to_string", 1, 3)
+prim("symbol-append", "symbol_append", 0, None)
+prim("gensym", "gensym", 0, 1)
+prim("vector-copy", "vector_copy", 1, 3)
+prim("subvector", "subvector", 3)
+prim("vector->list", "vector_to_list_range", 1, 3)
+prim("vector-append", "vector_append", 0, None)
+prim("vector-fill!", "vector_fill_range", 2, 4)
+prim("vector-copy!", "vector_copy_to", 3, 5)
+prim("make-bytevector", "make_bytevector", 1, 2)
+prim("bytevector", "bytevector", 0, None)
+prim("bytevector-u8-set!", "bytevector_u8_set", 3)
+prim("bytevector-copy", "bytevector_copy", 1, 3)
+prim("bytevector-copy!", "bytevector_copy_to", 3, 5)
+prim("bytevector-append", "bytevector_append", 0, None)
+prim("utf8->string", "utf8_to_string", 1, 3)
+prim("string->utf8", "string_to_utf8", 1, 3)
+# Hash tables (make-hash-table takes optional SRFI-69 equivalence/hash arguments).
+prim("make-hash-table", "make_hash_table", 0, None)
+prim("make-equal-hash-table", "make_hash_table", 0, None)
+prim("make-eq-hash-table", "make_eq_hash_table", 0, None)
+prim("make-eqv-hash-table", "make_eqv_hash_table", 0, None)
+prim("make-strong-eqv-hash-table", "make_eqv_hash_table", 0, None)
+prim("make-string-hash-table", "make_string_hash_table", 0, None)
+prim("hash-table-set!", "hash_table_set", 3)
+prim("hash-set!", "hash_table_set", 3)
+prim("hash-table-ref", "hash_table_ref", 2, 4)
+prim("hash-table-ref/default", "hash_table_ref_default", 3)
+prim("hash-ref", "hash_ref", 2, 3)
+prim("hash-table-update!", "hash_table_update", 3, 4)
+prim("hash-table-update!/default", "hash_table_update_default", 4)
+prim("hash-table-copy", "hash_table_copy", 1, 2)
+prim("hash-table-fold", "hash_table_fold", 3)
+prim("alist->hash-table", "alist_to_hash_table", 1, None)
+# Ports. (current-output-port p) makes p current, as a Chez parameter does; the prelude's
+# with-output-to-string uses it inside dynamic-wind.
+prim("current-output-port", "current_output_port", 0, 1)
+prim("current-input-port", "current_input_port", 0, 1)
+prim("current-error-port", "current_error_port", 0)
+prim("open-output-string", "open_output_string", 0)
+prim("open-output-file", "open_output_file", 1, 2)
+prim("write-line", "write_line", 1, 2)
+prim("flush-output-port", "flush_output_port", 0, 1)
+prim("read-char", "read_char", 0, 1)
+prim("peek-char", "peek_char", 0, 1)
+prim("char-ready?", "char_ready", 0, 1)
+prim("read-line", "read_line", 0, 1)
+prim("read-string", "read_string", 1, 2)
+prim("read", "read", 0, 1)
+prim("eof-object", "eof_object", 0)
+prim("format", "format", 1, None)
+prim("printf", "printf", 1, None)

@@ -118,7 +118,23 @@ class Expander:
             "define-syntax": self._define_misplaced, "defmacro": self._define_misplaced,
             "define-macro": self._define_misplaced, "let-syntax": self._let_syntax,
             "letrec-syntax": self._let_syntax, "syntax-rules": self._misused,
+            # control (the runtime side is runtime_c/control.c)
+            "guard": self._guard, "parameterize": self._parameterize, "delay": self._delay,
+            "delay-force": self._delay,
+            "let-values": self._let_values, "let*-values": self._let_star_values,
+            "receive": self._receive, "assert": self._assert, "case-lambda": self._case_lambda,
+            # Modules are resolved by the driver before expansion (their names arrive as
+            # imports); the forms themselves do nothing at run time.
+            "require": self._module_form, "import": self._module_form, "provide": self._module_form,
         }
+        # Definition forms that rewrite to (begin (define ...) ...), so that they work at top
+        # level and in bodies alike.
+        self.rewriters: dict[str, Callable[[Syntax], Syntax]] = {
+            "define-values": self._rw_define_values,
+            "define-record-type": self._rw_define_record_type,
+        }
+        for _kw in self.rewriters:
+            self.special[_kw] = self._rewritten
 
     # ---- bindings -----------------------------------------------------------------------
 
@@ -246,9 +262,12 @@ class Expander:
         """Expand macro uses heading ``s`` until it is a core form or an application."""
         while True:
             m = self._head(s)
-            if not isinstance(m, Macro):
+            if isinstance(m, Macro):
+                s = self._expand_macro(m, s)
+            elif isinstance(m, str) and m in self.rewriters:
+                s = self.rewriters[m](s)
+            else:
                 return s
-            s = self._expand_macro(m, s)
 
     def _parent(self, s: Syntax) -> tuple[Macro, Loc, int, Loc] | None:
         """The innermost expansion that produced the macro use ``s``, if any."""
@@ -502,7 +521,7 @@ class Expander:
         if self.meta:
             return A.GRef(s.loc, name)
         p = PRIMITIVES.get(name)
-        if p is not None and not name.startswith("%"):
+        if p is not None and (not name.startswith("%") or b is CORE_REF):
             return A.PrimRef(s.loc, name)
         if name in self.imports and b is None:
             self.used_imports[name] = self.imports[name]
@@ -520,7 +539,7 @@ class Expander:
             b = self.resolve(fn)
             if b is CORE_REF or (b is None and n not in self.globals):
                 p = PRIMITIVES.get(n)
-                if p is not None and not n.startswith("%"):
+                if p is not None and (not n.startswith("%") or b is CORE_REF):
                     return self._prim_call(s.loc, p, args)
         return A.Call(s.loc, self.expr(fn), args)
 
@@ -740,6 +759,9 @@ class Expander:
 
     def _seq(self, loc: Loc, nodes: list[A.Node]) -> A.Node:
         return nodes[0] if len(nodes) == 1 else A.Seq(loc, nodes)
+
+    def _module_form(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        return A.Const(s.loc, UNSPECIFIED)
 
     def _begin(self, s: Syntax, items: list[Syntax]) -> A.Node:
         if len(items) == 1:
@@ -961,6 +983,229 @@ class Expander:
         loop_body = A.If(s.loc, test, result, self._seq(s.loc, body_nodes + [again]))
         lam = A.Lambda(s.loc, params, [], None, loop_body, "do-loop")
         return A.Letrec(s.loc, [loop], [lam], A.Call(s.loc, A.LRef(s.loc, loop), inits))
+
+    # ---- control forms ------------------------------------------------------------------
+    # Each is rewritten to syntax built from core identifiers (which may name the internal
+    # '%' primitives of runtime_c/control.c) and the user's own pieces, then expanded.
+
+    def _rewritten(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        return self.expr(self.rewriters[_name(items[0])](s))
+
+    def _guard(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (guard (var clause...) body...) →
+        # (%with-guard (lambda () body...)
+        #              (lambda (var cont?) (cond clause... (else (%reraise var cont?)))))
+        if len(items) < 3:
+            raise EshkolError(s.loc, "bad syntax: (guard (var clause...) body...)")
+        spec = _items(items[1], "(var clause...)")
+        if not spec:
+            raise EshkolError(items[1].loc, "bad syntax: guard needs a variable")
+        var = spec[0]
+        _ident(var, "a variable name")
+        clauses = list(spec[1:])
+        for c in clauses:
+            if not _items(c, "a guard clause (test expr...)"):
+                raise EshkolError(c.loc, "bad syntax: empty guard clause")
+        cont = _tmp("continuable", s)
+        if not clauses or not self._is_kw(clauses[-1].e.items[0], "else"):
+            clauses.append(_mk(s, core_id("else", s), _mk(s, core_id("%reraise", s), var, cont)))
+        body = _mk(s, core_id("lambda", s), _mk(s), *items[2:])
+        handler = _mk(s, core_id("lambda", s), _mk(s, var, cont), _mk(s, core_id("cond", s), *clauses))
+        return self.expr(_mk(s, core_id("%with-guard", s), body, handler))
+
+    def _parameterize(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (parameterize ((p v) ...) body...) → (%parameterize (list p...) (list v...) (lambda () body...))
+        if len(items) < 3:
+            raise EshkolError(s.loc, "bad syntax: (parameterize ((param value) ...) body...)")
+        params, values = [], []
+        for b in _items(items[1], "a list of (parameter value)"):
+            parts = _items(b, "(parameter value)")
+            if len(parts) != 2:
+                raise EshkolError(b.loc, "bad syntax: expected (parameter value)")
+            params.append(parts[0])
+            values.append(parts[1])
+        return self.expr(_mk(s, core_id("%parameterize", s), _mk(s, core_id("list", s), *params),
+                             _mk(s, core_id("list", s), *values),
+                             _mk(s, core_id("lambda", s), _mk(s), *items[2:])))
+
+    def _delay(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (delay e) → (%delay (lambda () e)); delay-force (alias make-promise-lazy) likewise
+        if len(items) != 2:
+            raise EshkolError(s.loc, f"bad syntax: ({_name(items[0])} expression)")
+        prim = "%delay" if _name(items[0]) == "delay" else "%delay-force"
+        return self.expr(_mk(s, core_id(prim, s), _mk(s, core_id("lambda", s), _mk(s), items[1])))
+
+    def _assert(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (assert e) → (let ((t e)) (if t t (%assert-fail 'e)))
+        if len(items) != 2:
+            raise EshkolError(s.loc, "bad syntax: (assert expression)")
+        t = _tmp("t", s)
+        fail = _mk(s, core_id("%assert-fail", s), _mk(s, core_id("quote", s), items[1]))
+        return self.expr(_mk(s, core_id("let", s), _mk(s, _mk(s, t, items[1])),
+                             _mk(s, core_id("if", s), t, t, fail)))
+
+    @staticmethod
+    def _formals(f: Syntax) -> tuple[list[Syntax], Syntax | None]:
+        """The required identifiers and the rest identifier of a formals list."""
+        if isinstance(f.e, Symbol):
+            return [], f
+        if not isinstance(f.e, SList):
+            raise EshkolError(f.loc, "bad syntax: expected formals (a list of identifiers)")
+        for x in f.e.items:
+            _ident(x, "an identifier in formals")
+        if f.e.tail is not None:
+            _ident(f.e.tail, "an identifier in formals")
+        return list(f.e.items), f.e.tail
+
+    def _value_bindings(self, s: Syntax, formals: Syntax, src: Syntax) -> list[Syntax]:
+        """(name init) bindings taking the values held by the temporary ``src`` apart."""
+        req, rest = self._formals(formals)
+        n = len(req) if rest is None else -len(req) - 1
+        out = [_mk(s, x, _mk(s, core_id("%mv-ref", s), src, Syntax(i, s.loc), Syntax(n, s.loc)))
+               for i, x in enumerate(req)]
+        if rest is not None:
+            out.append(_mk(s, rest, _mk(s, core_id("%mv-rest", s), src, Syntax(len(req), s.loc))))
+        return out
+
+    def _let_values(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (let-values ((formals e) ...) body...) →
+        # (let ((t e) ...) (let ((x (%mv-ref t i n)) ...) body...))
+        if len(items) < 3:
+            raise EshkolError(s.loc, f"bad syntax: ({_name(items[0])} ((formals expr) ...) body...)")
+        temps, inner = [], []
+        for c in _items(items[1], "a list of (formals expression)"):
+            parts = _items(c, "(formals expression)")
+            if len(parts) != 2:
+                raise EshkolError(c.loc, "bad syntax: expected (formals expression)")
+            t = _tmp("vals", c)
+            temps.append(_mk(c, t, parts[1]))
+            inner.extend(self._value_bindings(c, parts[0], t))
+        let = core_id("let", s)
+        return self.expr(_mk(s, let, _mk(s, *temps), _mk(s, let, _mk(s, *inner), *items[2:])))
+
+    def _let_star_values(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        if len(items) < 3:
+            raise EshkolError(s.loc, "bad syntax: (let*-values ((formals expr) ...) body...)")
+        clauses = _items(items[1], "a list of (formals expression)")
+        if len(clauses) <= 1:
+            return self.expr(_mk(s, core_id("let-values", s), items[1], *items[2:]))
+        inner = _mk(s, core_id("let*-values", s), _mk(s, *clauses[1:]), *items[2:])
+        return self.expr(_mk(s, core_id("let-values", s), _mk(s, clauses[0]), inner))
+
+    def _receive(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (receive formals expr body...) → (let-values ((formals expr)) body...)
+        if len(items) < 4:
+            raise EshkolError(s.loc, "bad syntax: (receive formals expression body...)")
+        return self.expr(_mk(s, core_id("let-values", s), _mk(s, _mk(s, items[1], items[2])), *items[3:]))
+
+    def _case_lambda(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (case-lambda (formals body...) ...) → (%case-lambda '(min max ...) (lambda formals body...) ...)
+        arities, lambdas = [], []
+        for c in items[1:]:
+            parts = _items(c, "a case-lambda clause (formals body...)")
+            if len(parts) < 2:
+                raise EshkolError(c.loc, "bad syntax: case-lambda clause needs a body")
+            f = parts[0]
+            if isinstance(f.e, Symbol):
+                lo, hi = 0, -1
+            elif isinstance(f.e, SList):
+                req = sum(1 for x in f.e.items if not isinstance(x.e, SList))
+                lo, hi = req, -1 if f.e.tail is not None else len(f.e.items)
+            else:
+                raise EshkolError(f.loc, "bad syntax: expected formals")
+            arities += [Syntax(lo, c.loc), Syntax(hi, c.loc)]
+            lambdas.append(_mk(c, core_id("lambda", c), *parts))
+        table = _mk(s, core_id("quote", s), _mk(s, *arities))
+        return self.expr(_mk(s, core_id("%case-lambda", s), table, *lambdas))
+
+    def _rw_define_values(self, s: Syntax) -> Syntax:
+        # (define-values formals e) → (begin (define t e) (define x (%mv-ref t i n)) ...)
+        items = _items(s, "(define-values formals expression)")
+        if len(items) != 3:
+            raise EshkolError(s.loc, "bad syntax: (define-values formals expression)")
+        self._dv_count = getattr(self, "_dv_count", 0) + 1
+        t = _tmp(f"%define-values-{self._dv_count}", s)
+        define = core_id("define", s)
+        out = [_mk(s, define, t, items[2])]
+        out += [_mk(s, define, *b.e.items) for b in self._value_bindings(s, items[1], t)]
+        return _mk(s, core_id("begin", s), *out)
+
+    def _rw_define_record_type(self, s: Syntax) -> Syntax:
+        # (define-record-type type (ctor field...) pred (field accessor [modifier]) ...) →
+        # (begin (define type (%make-rtd 'type '(field ...)))
+        #        (define ctor (lambda (a ...) (%record type a-or-#f ...)))
+        #        (define pred (lambda (x) (%record? x type)))
+        #        (define accessor (lambda (x) (%record-ref x type i 'accessor)))
+        #        (define modifier (lambda (x v) (%record-set! x type i v 'modifier))))
+        items = _items(s, "(define-record-type type constructor predicate field...)")
+        if len(items) < 4:
+            raise EshkolError(s.loc, "bad syntax: (define-record-type type (constructor field...) "
+                                     "predicate (field accessor [modifier])...)")
+        type_id = items[1]
+        if isinstance(type_id.e, SList) and type_id.e.items:
+            type_id = type_id.e.items[0]
+        _ident(type_id, "a record type name")
+        fields: list[Syntax] = []
+        procs: list[tuple[Syntax, int, bool]] = []  # (name, field index, modifier?)
+        for spec in items[4:]:
+            if isinstance(spec.e, Symbol):
+                fields.append(spec)
+                continue
+            parts = _items(spec, "(field accessor [modifier])")
+            if not parts or len(parts) > 3:
+                raise EshkolError(spec.loc, "bad syntax: expected (field accessor [modifier])")
+            _ident(parts[0], "a field name")
+            if any(_name(f) == _name(parts[0]) for f in fields):
+                raise EshkolError(parts[0].loc, f"duplicate field '{_name(parts[0])}'")
+            for k, p in enumerate(parts[1:]):
+                procs.append((p, len(fields), k == 1))
+            fields.append(parts[0])
+        index = {_name(f): i for i, f in enumerate(fields)}
+        define, lam, quote = core_id("define", s), core_id("lambda", s), core_id("quote", s)
+        out = [_mk(s, define, type_id, _mk(s, core_id("%make-rtd", s), _mk(s, quote, type_id),
+                                           _mk(s, quote, _mk(s, *fields))))]
+        ctor = items[2]
+        if isinstance(ctor.e, Symbol):  # a bare name: every field, in order
+            ctor = _mk(ctor, ctor, *fields)
+        if isinstance(ctor.e, SList) and ctor.e.items:
+            cparts = ctor.e.items
+            name = _ident(cparts[0], "a constructor name")
+            args = {}
+            for a in cparts[1:]:
+                n = _ident(a, "a field name")
+                if n not in index:
+                    raise EshkolError(a.loc, f"constructor {name}: '{n}' is not a field")
+                args[n] = _tmp(n, a)
+            vals = [args.get(_name(f), Syntax(False, s.loc)) for f in fields]
+            out.append(_mk(s, define, cparts[0],
+                           _mk(s, lam, _mk(s, *args.values()), _mk(s, core_id("%record", s), type_id, *vals))))
+        elif ctor.e is not False:
+            raise EshkolError(ctor.loc, "bad syntax: expected (constructor field...)")
+        x, v = _tmp("obj", s), _tmp("value", s)
+        pred = items[3]
+        if pred.e is not False:
+            _ident(pred, "a predicate name")
+            out.append(_mk(s, define, pred, _mk(s, lam, _mk(s, x), _mk(s, core_id("%record?", s), x, type_id))))
+        for p, i, modifier in procs:
+            _ident(p, "an accessor name")
+            who = _mk(s, quote, p)
+            if modifier:
+                body = _mk(s, core_id("%record-set!", s), x, type_id, Syntax(i, s.loc), v, who)
+                out.append(_mk(s, define, p, _mk(s, lam, _mk(s, x, v), body)))
+            else:
+                body = _mk(s, core_id("%record-ref", s), x, type_id, Syntax(i, s.loc), who)
+                out.append(_mk(s, define, p, _mk(s, lam, _mk(s, x), body)))
+        return _mk(s, core_id("begin", s), *out)
+
+
+def _mk(at: Syntax, *items: Syntax) -> Syntax:
+    """A list form built by the expander, located at ``at``."""
+    return Syntax(SList(list(items)), at.loc)
+
+
+def _tmp(name: str, at: Syntax) -> Syntax:
+    """A fresh identifier that no user identifier can refer to (hygienic temporary)."""
+    return Syntax(Symbol(name), at.loc, frozenset((fresh_scope(),)))
 
 
 _STACK = 512 * 1024 * 1024

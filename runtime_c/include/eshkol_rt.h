@@ -50,6 +50,7 @@ enum {
   ESK_T_PROMISE = 27,
   ESK_T_ERROR = 28,   /* error object (condition) */
   ESK_T_PORT = 29,
+  ESK_T_BYTEVECTOR = 30,
 };
 
 /* Every heap object starts with this header; `type` repeats the value tag. */
@@ -463,6 +464,7 @@ esk_value esk_prim_call_cc(const char *loc, esk_value f);
 esk_value esk_prim_exit_unwind(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_make_parameter(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_parameterize(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_is_parameter(const char *loc, esk_value v);
 esk_value esk_prim_delay(const char *loc, esk_value thunk);
 esk_value esk_prim_delay_force(const char *loc, esk_value thunk);
 esk_value esk_prim_make_promise(const char *loc, esk_value v);
@@ -475,6 +477,56 @@ esk_value esk_prim_record_ref(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_record_set(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_assert_fail(const char *loc, esk_value expr);
 esk_value esk_prim_case_lambda(const char *loc, int64_t argc, esk_value *argv);
+
+/* ---- data types and I/O (strings.c, hash.c, ports.c) -------------------------------------- */
+
+typedef struct esk_bytevector {
+  esk_header h;      /* ESK_T_BYTEVECTOR */
+  int64_t len;
+  uint8_t *data;
+} esk_bytevector;
+
+/* Hash table: entries in insertion order (dead ones have live == 0) plus an open-addressing
+ * index of entry numbers.  kind: 0 equal?, 1 eqv?, 2 eq?, 3 string=?. */
+typedef struct esk_hash_entry {
+  esk_value key, value;
+  uint64_t hash;
+  int64_t live;
+} esk_hash_entry;
+
+typedef struct esk_hashtable {
+  esk_header h;      /* ESK_T_HASHTABLE */
+  int64_t kind;
+  int64_t count;     /* live entries */
+  int64_t used;      /* entries[0..used) hold live and dead entries */
+  int64_t ecap;      /* capacity of entries */
+  int64_t icap;      /* power of two; index slots, -1 empty */
+  esk_hash_entry *entries;
+  int64_t *index;
+} esk_hashtable;
+
+/* A port: output to a FILE* (files, stdout, or a memstream for string ports), input from a
+ * FILE* or from a string buffer. */
+typedef struct esk_port {
+  esk_header h;      /* ESK_T_PORT */
+  int32_t input, output, is_string, closed;
+  FILE *f;           /* NULL for string input ports */
+  char *mem;         /* memstream buffer (string output ports) */
+  size_t memsize;
+  const char *sdata; /* string input ports */
+  int64_t slen, spos;
+  int64_t peeked;    /* a peeked code point, or -1 */
+  const char *name;
+} esk_port;
+
+/* The FILE* that output procedures given an optional port (ESK_T_DEFAULT or missing = the
+ * current output port) write to; fails with a type error naming `who`. */
+FILE *esk_output_file(const char *loc, const char *who, esk_value port);
+/* Equality used by hash tables and equal? (prims.c). */
+int esk_equal(esk_value a, esk_value b);
+esk_value esk_prim_bytevector(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_open_output_string(const char *loc);
+esk_value esk_prim_get_output_string(const char *loc, esk_value port);
 
 #ifdef __cplusplus
 }
