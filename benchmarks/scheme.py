@@ -32,6 +32,49 @@ CASES: list[tuple[str, str]] = [
            (if (= i 10000000) x (loop (+ i 1) (+ (* x 0.999999) 1.0)))))
 (newline)
 """),
+    ("tak", """
+(define (tak x y z) (if (not (< y x)) z (tak (tak (- x 1) y z) (tak (- y 1) z x) (tak (- z 1) x y))))
+(display (tak 24 16 8))
+(newline)
+"""),
+    ("nqueens-10", """
+(define (ok? row dist placed)
+  (or (null? placed)
+      (and (not (= (car placed) (+ row dist)))
+           (not (= (car placed) (- row dist)))
+           (ok? row (+ dist 1) (cdr placed)))))
+(define (try-it x y z)
+  (if (null? x)
+      (if (null? y) 1 0)
+      (+ (if (ok? (car x) 1 z) (try-it (append (cdr x) y) '() (cons (car x) z)) 0)
+         (try-it (cdr x) (cons (car x) y) z))))
+(define (iota1 n) (let loop ((i n) (l '())) (if (= i 0) l (loop (- i 1) (cons i l)))))
+(display (try-it (iota1 10) '() '()))
+(newline)
+"""),
+    ("mandelbrot", """
+(define (mandel-count size)
+  (let rows ((y 0) (total 0))
+    (if (= y size)
+        total
+        (rows (+ y 1)
+              (let cols ((x 0) (total total))
+                (if (= x size)
+                    total
+                    (let ((cr (- (/ (* 2.0 x) size) 1.5)) (ci (- (/ (* 2.0 y) size) 1.0)))
+                      (let iter ((zr 0.0) (zi 0.0) (i 0))
+                        (cond ((= i 50) (cols (+ x 1) (+ total 1)))
+                              ((> (+ (* zr zr) (* zi zi)) 4.0) (cols (+ x 1) total))
+                              (else (iter (+ (- (* zr zr) (* zi zi)) cr) (+ (* 2.0 zr zi) ci) (+ i 1))))))))))))
+(display (mandel-count 400))
+(newline)
+"""),
+    ("alloc-lists-1e6", """
+(define (build n acc) (if (= n 0) acc (build (- n 1) (cons n acc))))
+(define (go i) (if (= i 0) 'done (begin (build 100 '()) (go (- i 1)))))
+(display (go 1000000))
+(newline)
+"""),
 ]
 
 

@@ -159,9 +159,10 @@ def library(name: str, path: Path | None = None, loading: tuple[str, ...] = ()) 
     key = cache.cache_key(text, f"<library {name} {src}>", "lib-O2" + "".join(f":{d.key}" for d in deps))
     # Unique symbol names: two modules may share a name (a user's utils.esk, the stdlib's).
     lib_name = name if name == PRELUDE else f"{name}.{key[:8]}"
-    base = cache.cache_dir() / f"lib-{name.replace('/', '.')}-{key}"
-    lib = Library(lib_name, key, base.with_suffix(".so"), base.with_suffix(".o"), {}, deps)
-    table = base.with_suffix(".json")
+    base = f"lib-{name.replace('/', '-')}-{key}"
+    folder = cache.cache_dir()
+    lib = Library(lib_name, key, folder / f"{base}.so", folder / f"{base}.o", {}, deps)
+    table = folder / f"{base}.json"
     if not (lib.shared.exists() and lib.obj.exists() and table.exists()):
         _build_library(lib, text, str(src), table)
     return Library(lib_name, key, lib.shared, lib.obj, json.loads(table.read_text()), deps)
@@ -199,15 +200,16 @@ def _build_library(lib: Library, text: str, file: str, table: Path) -> None:
     with ctx:
         llvm_text = str(module)
     # Write beside the targets, then rename: a concurrent run never sees half a library.
-    tmp = lib.obj.with_suffix(f".{os.getpid()}.tmp")
-    compile_object(llvm_text, tmp.with_suffix(".o"), opt_level=2)
-    link_shared(tmp.with_suffix(".o"), tmp.with_suffix(".so"))
+    tmp = f".{os.getpid()}.tmp"
+    obj, shared, tab = (Path(str(p) + tmp) for p in (lib.obj, lib.shared, table))
+    compile_object(llvm_text, obj, opt_level=2)
+    link_shared(obj, shared)
     # Names starting with % are the library's own helpers, not exported.
     exports = {n: i for i, n in enumerate(program.globals) if not n.startswith("%")}
-    table.with_suffix(f".{os.getpid()}.json").write_text(json.dumps(exports))
-    os.replace(tmp.with_suffix(".o"), lib.obj)
-    os.replace(tmp.with_suffix(".so"), lib.shared)
-    os.replace(table.with_suffix(f".{os.getpid()}.json"), table)
+    tab.write_text(json.dumps(exports))
+    os.replace(obj, lib.obj)
+    os.replace(shared, lib.shared)
+    os.replace(tab, table)
 
 
 def _imports(libs: list[Library]) -> dict[str, tuple[str, int]]:

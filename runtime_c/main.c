@@ -37,14 +37,13 @@ static int register_runtime_data(struct dl_phdr_info *info, size_t size, void *s
     if (ph->p_type == PT_LOAD && addr >= lo && addr < lo + ph->p_memsz) mine = 1;
   }
   if (!mine) return 0;
-  /* In an executable the runtime is part of the main program, which the collector scans. */
-  if (info->dlpi_name && info->dlpi_name[0]) {
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-      const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-      if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
-        char *lo = (char *)(info->dlpi_addr + ph->p_vaddr);
-        GC_add_roots(lo, lo + ph->p_memsz);
-      }
+  /* The shared runtime, or the executable it is linked into (with dynamic-library scanning
+   * off, the collector does not scan the executable's data by itself either). */
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
+      char *lo = (char *)(info->dlpi_addr + ph->p_vaddr);
+      GC_add_roots(lo, lo + ph->p_memsz);
     }
   }
   return 1;

@@ -36,8 +36,22 @@ static inline esk_value heap_value(int64_t tag, void *p) {
   return (esk_value){tag, (int64_t)(intptr_t)p};
 }
 
+/* Pairs are the hottest allocation: take them from a batch (GC_malloc_many) instead of one
+ * collector call each (measured: 1.67 -> 1.17 G instructions for 10^7 conses).  The batch is
+ * linked through the objects' first words and its head is a static, so a collector root (the
+ * runtime's data is registered in esk_init): the reserved pairs are not reclaimed under it.
+ * One program thread conses at a time today; parallel workers will each need their own. */
+static void *pair_batch;
+
 esk_value esk_cons(esk_value a, esk_value d) {
-  esk_pair *p = esk_alloc(sizeof *p);
+  void *q = pair_batch;
+  if (!q) {
+    q = GC_malloc_many(sizeof(esk_pair));
+    if (!q) esk_error(NULL, "out of memory", 0, NULL);
+  }
+  pair_batch = GC_NEXT(q);
+  esk_pair *p = q;
+  p->h.flags = 0;
   p->h.type = ESK_T_PAIR;
   p->car = a;
   p->cdr = d;

@@ -61,3 +61,60 @@ def letrec_knot(node: A.Letrec) -> bool:
     frontend falls back to boxes (letrec* semantics with inits in order).
     """
     return all(isinstance(i, A.Lambda) for i in node.inits) and not any(v.assigned for v in node.vars)
+
+
+def stable_procedures(program: A.Program) -> set[str]:
+    """Globals defined exactly once, at top level, as a lambda, and never assigned: inside its
+    own body such a name always denotes the procedure being run."""
+    defines: dict[str, int] = {}
+    lambdas: set[str] = set()
+    assigned: set[str] = set()
+
+    def walk(node: A.Node) -> None:
+        if isinstance(node, A.GSet):
+            if node.define:
+                defines[node.name] = defines.get(node.name, 0) + 1
+                if isinstance(node.value, A.Lambda):
+                    lambdas.add(node.name)
+            else:
+                assigned.add(node.name)
+        for child in _children(node):
+            walk(child)
+
+    for node in program.body:
+        walk(node)
+    return {n for n in lambdas if defines[n] == 1 and n not in assigned}
+
+
+def _children(node: A.Node) -> list[A.Node]:
+    if isinstance(node, (A.LSet, A.GSet)):
+        return [node.value]
+    if isinstance(node, A.If):
+        return [node.test, node.then, node.else_]
+    if isinstance(node, A.Seq):
+        return node.body
+    if isinstance(node, A.Call):
+        return [node.fn, *node.args]
+    if isinstance(node, A.Prim):
+        return node.args
+    if isinstance(node, (A.Let, A.Letrec)):
+        return [*node.inits, node.body]
+    if isinstance(node, A.Lambda):
+        return [d for _, d in node.opt] + [node.body]
+    return []
+
+
+def tail_calls_self(node: A.Node, var: A.Var | None, name: str | None) -> bool:
+    """Whether ``node`` (a procedure body) calls the procedure itself in tail position, named
+    by the letrec variable ``var`` or the global ``name``."""
+    if isinstance(node, A.Call):
+        fn = node.fn
+        return (var is not None and isinstance(fn, A.LRef) and fn.var is var) or \
+            (name is not None and isinstance(fn, A.GRef) and fn.name == name)
+    if isinstance(node, A.If):
+        return tail_calls_self(node.then, var, name) or tail_calls_self(node.else_, var, name)
+    if isinstance(node, A.Seq):
+        return tail_calls_self(node.body[-1], var, name)
+    if isinstance(node, (A.Let, A.Letrec)):
+        return tail_calls_self(node.body, var, name)
+    return False

@@ -15,7 +15,7 @@ from mlir import ir
 from mlir.dialects import cf, func
 
 from eshkol.core import ast as A
-from eshkol.core.closure import analyze, letrec_knot
+from eshkol.core.closure import analyze, letrec_knot, stable_procedures, tail_calls_self
 from eshkol.dialect import ops
 from eshkol.syntax.datum import (
     EOF,
@@ -51,6 +51,7 @@ class ModuleEmitter:
         self.counter = 0
         self.quoted: list[tuple[str, Any, Loc]] = []
         self.globals = list(program.globals)
+        self.stable_globals = stable_procedures(program)
 
     def fresh(self, base: str) -> str:
         self.counter += 1
@@ -76,8 +77,12 @@ class FunctionEmitter:
         self.in_lambda = lambda_ is not None
         self.block = fn.add_entry_block() if lambda_ is None else fn.body.blocks[0]
         self.self_value: ir.Value | None = None if lambda_ is None else self.block.arguments[0]
+        # How the procedure names itself: a letrec variable or a global defined once and never
+        # assigned (so the name always means this closure inside its own body).
+        self.self_var: A.Var | None = None
+        self.self_global: str | None = None
         # Set when tail calls of the procedure to itself become jumps to this block (a loop).
-        self.loop: tuple[A.Var, ir.Block] | None = None
+        self.loop_header: ir.Block | None = None
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -186,7 +191,10 @@ class FunctionEmitter:
             return ops.const_imm("void", 0, n.loc)
 
     def _GSet(self, n: A.GSet, tail: bool) -> ir.Value:
-        v = self.value(n.value)
+        if n.define and isinstance(n.value, A.Lambda) and n.name in self.mod.stable_globals:
+            v = self.make_lambda(n.value, self_global=n.name)
+        else:
+            v = self.value(n.value)
         with self.ip():
             ops.global_set(n.name, v, n.define, n.loc)
             return ops.const_imm("void", 0, n.loc)
@@ -268,7 +276,7 @@ class FunctionEmitter:
         return [v for v in lam.free if v is not self_var]
 
     def make_lambda(self, lam: A.Lambda, self_var: A.Var | None = None,
-                    knot: list[A.Var] = ()) -> ir.Value:
+                    knot: list[A.Var] = (), self_global: str | None = None) -> ir.Value:
         """Emit ``lam`` as a new func.func and build its closure here."""
         captures = self._captures(lam, self_var)
         nparams = len(lam.req) + len(lam.opt) + (1 if lam.rest else 0)
@@ -288,14 +296,16 @@ class FunctionEmitter:
             env[self_var] = ("self",)
         inner = FunctionEmitter(self.mod, fn, env, lam)
         args = list(fn.body.blocks[0].arguments)[1:]
-        if self_var is not None and not lam.opt and lam.rest is None:
-            # A named-let style procedure: its self tail calls jump back to a loop header
+        inner.self_var, inner.self_global = self_var, self_global
+        if (self_var is not None or self_global is not None) and not lam.opt and lam.rest is None \
+                and tail_calls_self(lam.body, self_var, self_global):
+            # A procedure that can name itself: its self tail calls jump back to a loop header
             # instead of calling (the entry block itself cannot be a branch target).
             header = inner.new_block(len(args))
             with inner.ip(), ops.location(lam.loc):
                 cf.BranchOp(args, header)
             inner.block = header
-            inner.loop = (self_var, header)
+            inner.loop_header = header
             args = list(header.arguments)
         params = lam.req + [v for v, _ in lam.opt] + ([lam.rest] if lam.rest else [])
         for var, a in zip(params[:len(lam.req)], args, strict=False):
@@ -328,13 +338,16 @@ class FunctionEmitter:
         return join.arguments[0]
 
     def _Call(self, n: A.Call, tail: bool) -> ir.Value | None:
-        if tail and self.loop is not None and isinstance(n.fn, A.LRef) and n.fn.var is self.loop[0] \
-                and len(n.args) == len(self.loop[1].arguments):
+        is_self = (isinstance(n.fn, A.LRef) and n.fn.var is self.self_var and self.self_var is not None) \
+            or (isinstance(n.fn, A.GRef) and n.fn.name == self.self_global)
+        if is_self and tail and self.loop_header is not None \
+                and len(n.args) == len(self.loop_header.arguments):
             args = [self.value(a) for a in n.args]
             with self.ip():
-                cf.BranchOp(args, self.loop[1], loc=ops.location(n.loc))
+                cf.BranchOp(args, self.loop_header, loc=ops.location(n.loc))
             return None
-        fn = self.value(n.fn)
+        # A call of the procedure itself needs no lookup: the callee is this closure.
+        fn = self.self_value if is_self else self.value(n.fn)
         args = [self.value(a) for a in n.args]
         with self.ip():
             r = ops.call(fn, args, n.loc, tail=tail)

@@ -218,8 +218,9 @@ class FunctionLowering:
 
     def lower(self) -> str:
         fn = self.fn
-        sym = ir.StringAttr(fn.attributes["sym_name"]).value
+        sym = self.sym = ir.StringAttr(fn.attributes["sym_name"]).value
         blocks = list(fn.regions[0].blocks)
+        self.self_arg = blocks[0].arguments[0] if len(blocks[0].arguments) else None
         self.block_labels = {b: f"^bb{i}" for i, b in enumerate(blocks)}
         entry_args = list(blocks[0].arguments)
         # Top-level code runs once: optimising it costs more compile time than it can save.
@@ -448,12 +449,17 @@ class FunctionLowering:
             raise EshkolError(None, f"{_loc_of(op)}: too many arguments in one call ({len(args)})")
         tag, payload = self.split(f)
         clo = self.tmp()
-        maker = op.operands[0].owner
+        callee = op.operands[0]
+        maker = callee.owner
+        known = None
         if not isinstance(maker, ir.Block) and maker.name == ops.MAKE_CLOSURE:
-            # A closure built right here: its code is known, so call it directly.
+            known = self.st.funcs[_attr_sym(maker, "callee")]  # a closure built right here
+        elif not self.toplevel and callee == self.self_arg:
+            known = self.st.funcs[self.sym]  # the procedure calling itself
+        if known is not None:
             self.emit(f"{clo} = llvm.inttoptr {payload} : i64 to !llvm.ptr")
             code = self.tmp()
-            self.emit(f"{code} = llvm.mlir.addressof @{self.st.funcs[_attr_sym(maker, 'callee')]} : !llvm.ptr")
+            self.emit(f"{code} = llvm.mlir.addressof @{known} : !llvm.ptr")
         else:
             want = self.const(abi.T_CLOSURE)
             ok = self.tmp()
