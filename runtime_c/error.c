@@ -2,6 +2,7 @@
  * raises it (control.c): a handler (`guard`, `with-exception-handler`) may catch it; an
  * uncaught one is reported here. */
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "eshkol_rt.h"
@@ -150,4 +151,17 @@ _Noreturn void esk_stack_overflow(const char *loc) {
   overflow_saved_limit = esk_stack_limit;
   esk_stack_limit -= 128 << 10;
   esk_raise_error(loc, msg, 0, NULL);
+}
+
+_Noreturn void esk_errorf(const char *loc, const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  esk_raise_error(loc, buf, 0, NULL);
+}
+
+_Noreturn void esk_error_with(const char *loc, const char *message, esk_value irritant) {
+  esk_raise_error(loc, message, 1, &irritant);
 }

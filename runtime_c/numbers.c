@@ -50,23 +50,10 @@ __attribute__((constructor)) void esk_numbers_init(void) {
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
-static _Noreturn void fail(const char *loc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static _Noreturn void fail(const char *loc, const char *fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  esk_raise_error(loc, buf, 0, NULL);
-}
 
-static _Noreturn void fail_with(const char *loc, const char *msg, esk_value irritant) {
-  esk_raise_error(loc, msg, 1, &irritant);
-}
 
 static _Noreturn void div_zero(const char *loc, const char *who) {
-  fail(loc, "%s: division by zero", who);
+  esk_errorf(loc, "%s: division by zero", who);
 }
 
 /* Printed form of a number for an error message, cut short when huge. */
@@ -77,7 +64,7 @@ static const char *short_text(esk_value v) {
 }
 
 static _Noreturn void complex_result(const char *loc, const char *who, esk_value a) {
-  fail(loc, "%s: negative argument %s (complex numbers are not supported)", who, short_text(a));
+  esk_errorf(loc, "%s: negative argument %s (complex numbers are not supported)", who, short_text(a));
 }
 
 /* ---- classification and conversion --------------------------------------------------------- */
@@ -242,7 +229,7 @@ static int parse_number(const char *s, int64_t len, int radix, esk_value *out);
 esk_value esk_make_exact_from_string(const char *text) {
   esk_value v;
   if (!parse_number(text, (int64_t)strlen(text), 10, &v) || !is_exact(v))
-    fail(NULL, "invalid exact number literal: %s", text);
+    esk_errorf(NULL, "invalid exact number literal: %s", text);
   return v;
 }
 
@@ -593,7 +580,7 @@ esk_value esk_prim_inexact_to_exact(const char *loc, esk_value a) {
   need_num(loc, "inexact->exact", a);
   if (a.tag != FLO) return a;
   double d = esk_flonum_value(a);
-  if (!isfinite(d)) fail_with(loc, "inexact->exact: no exact representation for", a);
+  if (!isfinite(d)) esk_error_with(loc, "inexact->exact: no exact representation for", a);
   return d_to_exact(d);
 }
 
@@ -711,7 +698,7 @@ esk_value esk_prim_sqrt(const char *loc, esk_value a) {
     need_num(loc, SCHEME, a);                                                            \
     if (a.tag == FIX && a.payload == (EXACT_IN)) return esk_fixnum(EXACT_OUT);           \
     double d = to_d(a);                                                                  \
-    if (d < (LO) || d > (HI)) fail_with(loc, DOMAIN_MSG, a);                             \
+    if (d < (LO) || d > (HI)) esk_error_with(loc, DOMAIN_MSG, a);                             \
     return esk_flonum(FN(d));                                                            \
   }
 TRANSCENDENTAL(exp, "exp", exp, 0, 1, -INFINITY, INFINITY, "")
@@ -732,7 +719,7 @@ static double log_z(const mpz_t z) {
 esk_value esk_prim_log(const char *loc, esk_value a) {
   need_num(loc, "log", a);
   if (a.tag == FIX && a.payload == 1) return esk_fixnum(0);
-  if (is_exact_zero(a)) fail(loc, "log: undefined for 0");
+  if (is_exact_zero(a)) esk_errorf(loc, "log: undefined for 0");
   if (a.tag == FLO ? esk_flonum_value(a) < 0 : sign_of(a) < 0) complex_result(loc, "log", a);
   if (a.tag == BIG) return esk_flonum(log_z(BIGZ(a)));
   if (a.tag == RAT) {
@@ -767,7 +754,7 @@ static esk_value expt_exact(const char *loc, esk_value a, esk_value b) {
                                       mpz_sizeinbase(mpq_denref(RATQ(a)), 2);
   uint64_t e = b.tag == FIX ? uabs(b.payload) : UINT64_MAX;
   if (b.tag == BIG || (abits > 1 && (double)(abits - 1) * (double)e > 4e9))
-    fail(loc, "expt: result too large (%s to the power %s)", short_text(a), short_text(b));
+    esk_errorf(loc, "expt: result too large (%s to the power %s)", short_text(a), short_text(b));
   mpq_t q;
   mpq_init(q);
   get_q(q, a);
@@ -785,7 +772,7 @@ esk_value esk_prim_expt(const char *loc, esk_value a, esk_value b) {
   double x = to_d(a), y = to_d(b);
   double r = pow(x, y);
   if (isnan(r) && !isnan(x) && !isnan(y))
-    fail(loc, "expt: %s to the power %s is not a real number (complex numbers are not supported)",
+    esk_errorf(loc, "expt: %s to the power %s is not a real number (complex numbers are not supported)",
          short_text(a), short_text(b));
   return esk_flonum(r);
 }
@@ -805,7 +792,7 @@ esk_value esk_prim_number_to_string(const char *loc, int64_t argc, esk_value *ar
   need_num(loc, "number->string", a);
   int radix = need_radix(loc, "number->string", argc, argv);
   if (a.tag == FLO && radix != 10)
-    fail(loc, "number->string: radix %d for inexact numbers is not supported", radix);
+    esk_errorf(loc, "number->string: radix %d for inexact numbers is not supported", radix);
   return esk_cstring(esk_number_to_cstring(a, radix));
 }
 

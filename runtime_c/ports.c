@@ -17,16 +17,6 @@
 #define PAIR(v) ((esk_pair *)esk_ptr(v))
 #define DEFAULTED(argc, i, argv) ((argc) <= (i) || (argv)[i].tag == ESK_T_DEFAULT)
 
-static _Noreturn void fail(const char *loc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static _Noreturn void fail(const char *loc, const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  esk_raise_error(loc, buf, 0, NULL);
-}
 
 static esk_value port_value(esk_port *p) { return (esk_value){ESK_T_PORT, (int64_t)(intptr_t)p}; }
 
@@ -165,7 +155,7 @@ esk_value esk_prim_open_output_string(const char *loc) {
   esk_port *p = new_port(0, 1, "string");
   p->is_string = 1;
   p->f = open_memstream(&p->mem, &p->memsize);
-  if (!p->f) fail(loc, "open-output-string: out of memory");
+  if (!p->f) esk_errorf(loc, "open-output-string: out of memory");
   return port_value(p);
 }
 
@@ -681,12 +671,12 @@ static void format_to(const char *loc, const char *who, FILE *out, esk_value fmt
       putc(c, out);
       continue;
     }
-    if (++i >= fmt->len) fail(loc, "%s: format string ends in ~", who);
+    if (++i >= fmt->len) esk_errorf(loc, "%s: format string ends in ~", who);
     char d = fmt->data[i];
     if (d == '%' || d == 'n' || d == 'N') { putc('\n', out); continue; }
     if (d == '~') { putc('~', out); continue; }
-    if (!strchr("aAsSdDxXoObBcC", d)) fail(loc, "%s: unknown directive ~%c", who, d);
-    if (ai >= argc) fail(loc, "%s: too few arguments for the format string", who);
+    if (!strchr("aAsSdDxXoObBcC", d)) esk_errorf(loc, "%s: unknown directive ~%c", who, d);
+    if (ai >= argc) esk_errorf(loc, "%s: too few arguments for the format string", who);
     esk_value v = argv[ai++];
     switch (d | 32) {
       case 'a': case 'c': esk_display(v, out); break;
@@ -699,7 +689,7 @@ static void format_to(const char *loc, const char *who, FILE *out, esk_value fmt
       }
     }
   }
-  if (ai < argc) fail(loc, "%s: too many arguments for the format string", who);
+  if (ai < argc) esk_errorf(loc, "%s: too many arguments for the format string", who);
 }
 
 /* (format #f fmt arg...) -> string; (format #t ...) to the current output port;
@@ -711,7 +701,7 @@ esk_value esk_prim_format(const char *loc, int64_t argc, esk_value *argv) {
     format_to(loc, "format", ((esk_port *)esk_ptr(port))->f, dest, argc - 1, argv + 1);
     return esk_prim_get_output_string(loc, port);
   }
-  if (argc < 2) fail(loc, "format: missing format string");
+  if (argc < 2) esk_errorf(loc, "format: missing format string");
   if (dest.tag == ESK_T_BOOL && !dest.payload) {
     esk_value port = esk_prim_open_output_string(loc);
     format_to(loc, "format", ((esk_port *)esk_ptr(port))->f, argv[1], argc - 2, argv + 2);

@@ -11,20 +11,7 @@
 #define FIX ESK_T_FIXNUM
 #define FLO ESK_T_FLONUM
 
-static _Noreturn void fail(const char *loc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static _Noreturn void fail(const char *loc, const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  esk_raise_error(loc, buf, 0, NULL);
-}
 
-static _Noreturn void fail_with(const char *loc, const char *msg, esk_value irritant) {
-  esk_raise_error(loc, msg, 1, &irritant);
-}
 
 /* Numbers live in numbers.c. */
 
@@ -54,7 +41,7 @@ static int64_t list_length(esk_value l) {
 
 static int64_t need_list(const char *loc, const char *who, esk_value l) {
   int64_t n = list_length(l);
-  if (n == LIST_CIRCULAR) fail(loc, "%s: expected proper list, got a circular list", who);
+  if (n == LIST_CIRCULAR) esk_errorf(loc, "%s: expected proper list, got a circular list", who);
   if (n < 0) esk_error_type(loc, who, "proper list", l);
   return n;
 }
@@ -76,7 +63,7 @@ esk_value esk_prim_cdr(const char *loc, esk_value a) {
 
 static esk_pair *mutable_pair(const char *loc, const char *who, esk_value p) {
   if (p.tag != ESK_T_PAIR) esk_error_type(loc, who, "pair", p);
-  if (PAIR(p)->h.flags & ESK_F_IMMUTABLE) fail_with(loc, "attempt to modify a constant pair:", p);
+  if (PAIR(p)->h.flags & ESK_F_IMMUTABLE) esk_error_with(loc, "attempt to modify a constant pair:", p);
   return PAIR(p);
 }
 
@@ -134,7 +121,7 @@ static int64_t need_index(const char *loc, const char *who, esk_value k) {
 esk_value esk_prim_list_tail(const char *loc, esk_value l, esk_value k) {
   int64_t n = need_index(loc, "list-tail", k);
   for (int64_t i = 0; i < n; i++) {
-    if (l.tag != ESK_T_PAIR) fail(loc, "list-tail: index %lld out of range", (long long)n);
+    if (l.tag != ESK_T_PAIR) esk_errorf(loc, "list-tail: index %lld out of range", (long long)n);
     l = PAIR(l)->cdr;
   }
   return l;
@@ -143,7 +130,7 @@ esk_value esk_prim_list_tail(const char *loc, esk_value l, esk_value k) {
 esk_value esk_prim_list_ref(const char *loc, esk_value l, esk_value k) {
   int64_t n = need_index(loc, "list-ref", k);
   for (int64_t i = 0; i < n && l.tag == ESK_T_PAIR; i++) l = PAIR(l)->cdr;
-  if (l.tag != ESK_T_PAIR) fail(loc, "list-ref: index %lld out of range", (long long)n);
+  if (l.tag != ESK_T_PAIR) esk_errorf(loc, "list-ref: index %lld out of range", (long long)n);
   return PAIR(l)->car;
 }
 
@@ -160,7 +147,7 @@ static esk_value search(const char *loc, const char *who, esk_value x, esk_value
   for (int64_t n = 1; l.tag == ESK_T_PAIR; n++) {
     esk_value item = PAIR(l)->car;
     if (assoc) {
-      if (item.tag != ESK_T_PAIR) fail_with(loc, "improper association list element:", item);
+      if (item.tag != ESK_T_PAIR) esk_error_with(loc, "improper association list element:", item);
       if (same(x, PAIR(item)->car)) return item;
     } else if (same(x, item)) {
       return l;
@@ -168,7 +155,7 @@ static esk_value search(const char *loc, const char *who, esk_value x, esk_value
     l = PAIR(l)->cdr;
     if (n % 2 == 0) {
       slow = PAIR(slow)->cdr;
-      if (l.tag == ESK_T_PAIR && l.payload == slow.payload) fail(loc, "%s: circular list", who);
+      if (l.tag == ESK_T_PAIR && l.payload == slow.payload) esk_errorf(loc, "%s: circular list", who);
     }
   }
   return FALSE;
@@ -213,7 +200,7 @@ static esk_value cxr(const char *loc, const char *who, const char *path, esk_val
     if (x.tag != ESK_T_PAIR) {
       char msg[64];
       snprintf(msg, sizeof msg, "%s: incorrect list structure", who);
-      fail_with(loc, msg, v);
+      esk_error_with(loc, msg, v);
     }
     x = path[i] == 'a' ? PAIR(x)->car : PAIR(x)->cdr;
   }
@@ -311,39 +298,6 @@ TYPE_PRED(is_vector, ESK_T_VECTOR)
 
 /* ---- strings, chars, symbols ------------------------------------------------------------- */
 
-/* UTF-8 is decoded leniently: an invalid byte is one character (U+FFFD), so every string
- * has a well-defined length and no index can land inside a character. */
-static int64_t utf8_next(const unsigned char *s, int64_t i, int64_t len, uint32_t *cp) {
-  unsigned char c = s[i];
-  int n = c < 0x80 ? 1 : c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
-  if (n == 0 || (n == 4 && c > 0xF4)) {
-    *cp = c < 0x80 ? c : 0xFFFD;
-    return i + 1;
-  }
-  uint32_t v = n == 1 ? c : n == 2 ? (c & 0x1Fu) : n == 3 ? (c & 0x0Fu) : (c & 0x07u);
-  int64_t j = i + 1;
-  for (int k = 1; k < n; k++, j++) {
-    if (j >= len || (s[j] & 0xC0) != 0x80) {
-      *cp = 0xFFFD;
-      return j;
-    }
-    v = v << 6 | (s[j] & 0x3Fu);
-  }
-  *cp = v;
-  return j;
-}
-
-static int utf8_encode(uint32_t c, char *b) {
-  if (c < 0x80) { b[0] = (char)c; return 1; }
-  if (c < 0x800) { b[0] = (char)(0xC0 | c >> 6); b[1] = (char)(0x80 | (c & 0x3F)); return 2; }
-  if (c < 0x10000) {
-    b[0] = (char)(0xE0 | c >> 12); b[1] = (char)(0x80 | (c >> 6 & 0x3F));
-    b[2] = (char)(0x80 | (c & 0x3F)); return 3;
-  }
-  b[0] = (char)(0xF0 | c >> 18); b[1] = (char)(0x80 | (c >> 12 & 0x3F));
-  b[2] = (char)(0x80 | (c >> 6 & 0x3F)); b[3] = (char)(0x80 | (c & 0x3F)); return 4;
-}
-
 static esk_string *need_string(const char *loc, const char *who, esk_value v) {
   if (v.tag != ESK_T_STRING) esk_error_type(loc, who, "string", v);
   return esk_ptr(v);
@@ -352,7 +306,7 @@ static esk_string *need_string(const char *loc, const char *who, esk_value v) {
 static int64_t utf8_length(const esk_string *s) {
   int64_t n = 0;
   uint32_t cp;
-  for (int64_t i = 0; i < s->len; n++) i = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+  for (int64_t i = 0; i < s->len; n++) i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
   return n;
 }
 
@@ -362,7 +316,7 @@ static int64_t utf8_offset(const esk_string *s, int64_t k) {
   uint32_t cp;
   for (; k > 0; k--) {
     if (i >= s->len) return -1;
-    i = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+    i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
   }
   return i;
 }
@@ -377,10 +331,10 @@ esk_value esk_prim_string_ref(const char *loc, esk_value a, esk_value k) {
   int64_t n = need_index(loc, "string-ref", k);
   int64_t i = utf8_offset(s, n);
   if (i < 0 || i >= s->len)
-    fail(loc, "string-ref: index %lld out of range for string of length %lld", (long long)n,
+    esk_errorf(loc, "string-ref: index %lld out of range for string of length %lld", (long long)n,
          (long long)utf8_length(s));
   uint32_t cp;
-  utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+  esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
   return esk_char(cp);
 }
 
@@ -390,7 +344,7 @@ esk_value esk_prim_substring(const char *loc, int64_t argc, esk_value *argv) {
   int64_t end = argc > 2 ? need_index(loc, "substring", argv[2]) : utf8_length(s);
   int64_t b0 = utf8_offset(s, start), b1 = end >= start ? utf8_offset(s, end) : -1;
   if (b0 < 0 || b1 < 0)
-    fail(loc, "substring: indices %lld and %lld out of range for string of length %lld",
+    esk_errorf(loc, "substring: indices %lld and %lld out of range for string of length %lld",
          (long long)start, (long long)end, (long long)utf8_length(s));
   return esk_make_string(s->data + b0, b1 - b0);
 }
@@ -458,7 +412,7 @@ esk_value esk_prim_string_to_list(const char *loc, esk_value a) {
   esk_value head = NIL, *tail = &head;
   uint32_t cp;
   for (int64_t i = 0; i < s->len;) {
-    i = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+    i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
     *tail = esk_cons(esk_char(cp), NIL);
     tail = &PAIR(*tail)->cdr;
   }
@@ -474,7 +428,7 @@ static esk_value chars_to_string(const char *loc, const char *who, esk_value lis
     esk_value c = items ? items[i] : PAIR(list)->car;
     if (!items) list = PAIR(list)->cdr;
     if (c.tag != ESK_T_CHAR) esk_error_type(loc, who, "char", c);
-    len += utf8_encode((uint32_t)c.payload, buf + len);
+    len += esk_utf8_encode((uint32_t)c.payload, buf + len);
   }
   return esk_make_string(buf, len);
 }
@@ -497,7 +451,7 @@ esk_value esk_prim_integer_to_char(const char *loc, esk_value a) {
   if (a.tag != FIX) esk_error_type(loc, "integer->char", "exact integer", a);
   int64_t c = a.payload;
   if (c < 0 || c > 0x10FFFF || (c >= 0xD800 && c < 0xE000))
-    fail_with(loc, "integer->char: not a Unicode scalar value:", a);
+    esk_error_with(loc, "integer->char: not a Unicode scalar value:", a);
   return esk_char((uint32_t)c);
 }
 
@@ -518,7 +472,7 @@ static esk_vector *mutable_vector(const char *loc, const char *who, esk_value v)
   if (vec->h.flags & ESK_F_IMMUTABLE) {
     char msg[64];
     snprintf(msg, sizeof msg, "%s: attempt to modify a constant vector:", who);
-    fail_with(loc, msg, v);
+    esk_error_with(loc, msg, v);
   }
   return vec;
 }
@@ -526,7 +480,7 @@ static esk_vector *mutable_vector(const char *loc, const char *who, esk_value v)
 static int64_t vector_index(const char *loc, const char *who, esk_vector *v, esk_value k) {
   if (k.tag != FIX) esk_error_type(loc, who, "exact integer index", k);
   if (k.payload < 0 || k.payload >= v->len)
-    fail(loc, "%s: index %lld out of range for vector of length %lld", who,
+    esk_errorf(loc, "%s: index %lld out of range for vector of length %lld", who,
          (long long)k.payload, (long long)v->len);
   return k.payload;
 }
@@ -540,7 +494,7 @@ esk_value esk_prim_vector(const char *loc, int64_t argc, esk_value *argv) {
 
 esk_value esk_prim_make_vector(const char *loc, int64_t argc, esk_value *argv) {
   int64_t n = need_index(loc, "make-vector", argv[0]);
-  if (n > ((int64_t)1 << 36)) fail(loc, "make-vector: length %lld is too large", (long long)n);
+  if (n > ((int64_t)1 << 36)) esk_errorf(loc, "make-vector: length %lld is too large", (long long)n);
   return esk_make_vector(n, argc > 1 ? argv[1] : esk_fixnum(0));
 }
 

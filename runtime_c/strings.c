@@ -15,22 +15,12 @@
 #define PAIR(v) ((esk_pair *)esk_ptr(v))
 #define DEFAULTED(argc, i, argv) ((argc) <= (i) || (argv)[i].tag == ESK_T_DEFAULT)
 
-static _Noreturn void fail(const char *loc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static _Noreturn void fail(const char *loc, const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  esk_raise_error(loc, buf, 0, NULL);
-}
 
 static esk_value heap(int64_t tag, void *p) { return (esk_value){tag, (int64_t)(intptr_t)p}; }
 
 /* ---- UTF-8 ----------------------------------------------------------------------------------- */
 
-static int64_t utf8_next(const unsigned char *s, int64_t i, int64_t len, uint32_t *cp) {
+int64_t esk_utf8_next(const unsigned char *s, int64_t i, int64_t len, uint32_t *cp) {
   unsigned char c = s[i];
   int n = c < 0x80 ? 1 : c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
   if (n == 0 || (n == 4 && c > 0xF4)) {
@@ -50,7 +40,7 @@ static int64_t utf8_next(const unsigned char *s, int64_t i, int64_t len, uint32_
   return j;
 }
 
-static int utf8_encode(uint32_t c, char *b) {
+int esk_utf8_encode(uint32_t c, char *b) {
   if (c < 0x80) { b[0] = (char)c; return 1; }
   if (c < 0x800) { b[0] = (char)(0xC0 | c >> 6); b[1] = (char)(0x80 | (c & 0x3F)); return 2; }
   if (c < 0x10000) {
@@ -64,7 +54,7 @@ static int utf8_encode(uint32_t c, char *b) {
 static int64_t ulen(const esk_string *s) {
   int64_t n = 0;
   uint32_t cp;
-  for (int64_t i = 0; i < s->len; n++) i = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+  for (int64_t i = 0; i < s->len; n++) i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
   return n;
 }
 
@@ -74,7 +64,7 @@ static int64_t uoff(const esk_string *s, int64_t k) {
   uint32_t cp;
   for (; k > 0; k--) {
     if (i >= s->len) return -1;
-    i = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+    i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
   }
   return i;
 }
@@ -83,7 +73,7 @@ static int64_t uoff(const esk_string *s, int64_t k) {
 static int64_t uindex(const esk_string *s, int64_t b) {
   int64_t n = 0;
   uint32_t cp;
-  for (int64_t i = 0; i < b && i < s->len; n++) i = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+  for (int64_t i = 0; i < b && i < s->len; n++) i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
   return n;
 }
 
@@ -136,7 +126,7 @@ static void range(const char *loc, const char *who, int64_t argc, esk_value *arg
   *start = DEFAULTED(argc, i, argv) ? 0 : need_index(loc, who, argv[i]);
   *end = DEFAULTED(argc, i + 1, argv) ? n : need_index(loc, who, argv[i + 1]);
   if (*end > n || *start > *end)
-    fail(loc, "%s: range %lld..%lld out of bounds for length %lld", who, (long long)*start,
+    esk_errorf(loc, "%s: range %lld..%lld out of bounds for length %lld", who, (long long)*start,
          (long long)*end, (long long)n);
 }
 
@@ -247,7 +237,7 @@ esk_value esk_prim_digit_value(const char *loc, esk_value a) {
 esk_value esk_prim_char_to_digit(const char *loc, int64_t argc, esk_value *argv) {
   uint32_t c = need_char(loc, "char->digit", argv[0]);
   int64_t radix = DEFAULTED(argc, 1, argv) ? 10 : need_index(loc, "char->digit", argv[1]);
-  if (radix < 2 || radix > 36) fail(loc, "char->digit: invalid radix %lld", (long long)radix);
+  if (radix < 2 || radix > 36) esk_errorf(loc, "char->digit: invalid radix %lld", (long long)radix);
   int64_t d = c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'z' ? (c | 32) - 'a' + 10 : 99;
   return d < radix ? esk_fixnum(d) : FALSE;
 }
@@ -306,8 +296,13 @@ static esk_value map_case(const char *loc, const char *who, esk_value a, uint32_
   int64_t n = 0;
   uint32_t cp;
   for (int64_t i = 0; i < s->len;) {
-    i = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
-    n += utf8_encode(f(cp), buf + n);
+    i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+    if (cp == 0xDF && f == up) { /* the one common special casing: ß -> SS */
+      buf[n++] = 'S';
+      buf[n++] = 'S';
+      continue;
+    }
+    n += esk_utf8_encode(f(cp), buf + n);
   }
   return esk_make_string(buf, n);
 }
@@ -332,8 +327,8 @@ static int ci_cmp(const esk_string *x, const esk_string *y) {
   int64_t i = 0, j = 0;
   uint32_t a, b;
   while (i < x->len && j < y->len) {
-    i = utf8_next((const unsigned char *)x->data, i, x->len, &a);
-    j = utf8_next((const unsigned char *)y->data, j, y->len, &b);
+    i = esk_utf8_next((const unsigned char *)x->data, i, x->len, &a);
+    j = esk_utf8_next((const unsigned char *)y->data, j, y->len, &b);
     a = down(a), b = down(b);
     if (a != b) return a < b ? -1 : 1;
   }
@@ -378,9 +373,9 @@ esk_value esk_prim_string_copy_range(const char *loc, int64_t argc, esk_value *a
 esk_value esk_prim_make_string(const char *loc, int64_t argc, esk_value *argv) {
   int64_t n = need_index(loc, "make-string", argv[0]);
   uint32_t c = DEFAULTED(argc, 1, argv) ? ' ' : need_char(loc, "make-string", argv[1]);
-  if (n > ((int64_t)1 << 34)) fail(loc, "make-string: length %lld is too large", (long long)n);
+  if (n > ((int64_t)1 << 34)) esk_errorf(loc, "make-string: length %lld is too large", (long long)n);
   char enc[4];
-  int k = utf8_encode(c, enc);
+  int k = esk_utf8_encode(c, enc);
   esk_string *r = esk_new_string(n * k);
   for (int64_t i = 0; i < n; i++) memcpy(r->data + i * k, enc, (size_t)k);
   return heap(ESK_T_STRING, r);
@@ -410,10 +405,10 @@ esk_value esk_prim_string_set(const char *loc, int64_t argc, esk_value *argv) {
   uint32_t c = need_char(loc, "string-set!", argv[2]);
   int64_t n = ulen(s);
   if (k >= n)
-    fail(loc, "string-set!: index %lld out of range for string of length %lld", (long long)k,
+    esk_errorf(loc, "string-set!: index %lld out of range for string of length %lld", (long long)k,
          (long long)n);
   char enc[4];
-  splice(s, k, k + 1, enc, utf8_encode(c, enc));
+  splice(s, k, k + 1, enc, esk_utf8_encode(c, enc));
   return VOID;
 }
 
@@ -423,7 +418,7 @@ esk_value esk_prim_string_fill(const char *loc, int64_t argc, esk_value *argv) {
   int64_t a, b;
   range(loc, "string-fill!", argc, argv, 2, ulen(s), &a, &b);
   char enc[4];
-  int k = utf8_encode(c, enc);
+  int k = esk_utf8_encode(c, enc);
   char *buf = esk_alloc_atomic((size_t)((b - a) * k) + 1);
   for (int64_t i = 0; i < b - a; i++) memcpy(buf + i * k, enc, (size_t)k);
   splice(s, a, b, buf, (b - a) * k);
@@ -439,7 +434,7 @@ esk_value esk_prim_string_copy_to(const char *loc, int64_t argc, esk_value *argv
   range(loc, "string-copy!", argc, argv, 3, ulen(from), &a, &b);
   int64_t tn = ulen(to);
   if (at > tn || b - a > tn - at)
-    fail(loc, "string-copy!: %lld characters do not fit at index %lld of a string of length %lld",
+    esk_errorf(loc, "string-copy!: %lld characters do not fit at index %lld of a string of length %lld",
          (long long)(b - a), (long long)at, (long long)tn);
   int64_t f0 = uoff(from, a), f1 = uoff(from, b);
   char *tmp = esk_alloc_atomic((size_t)(f1 - f0) + 1);
@@ -459,7 +454,7 @@ static int64_t find_bytes(const esk_string *s, int64_t from, const char *needle,
 /* A delimiter or pattern: a string or a char, as UTF-8 bytes. */
 static const char *pattern(const char *loc, const char *who, esk_value p, char *buf, int64_t *len) {
   if (p.tag == ESK_T_CHAR) {
-    *len = utf8_encode((uint32_t)p.payload, buf);
+    *len = esk_utf8_encode((uint32_t)p.payload, buf);
     return buf;
   }
   if (p.tag != ESK_T_STRING) esk_error_type(loc, who, "string or char", p);
@@ -478,10 +473,10 @@ esk_value esk_prim_string_split(const char *loc, int64_t argc, esk_value *argv) 
     uint32_t cp;
     while (i < s->len) {
       int64_t start = i, j = i;
-      j = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+      j = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
       if (is_space(cp)) { i = j; continue; }
       while (i < s->len) {
-        j = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+        j = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
         if (is_space(cp)) break;
         i = j;
       }
@@ -493,7 +488,7 @@ esk_value esk_prim_string_split(const char *loc, int64_t argc, esk_value *argv) 
   char buf[4];
   int64_t dlen;
   const char *d = pattern(loc, "string-split", argv[1], buf, &dlen);
-  if (dlen == 0) fail(loc, "string-split: empty delimiter");
+  if (dlen == 0) esk_errorf(loc, "string-split: empty delimiter");
   int64_t pos = 0;
   for (;;) {
     int64_t at = find_bytes(s, pos, d, dlen);
@@ -554,7 +549,7 @@ esk_value esk_prim_string_search_forward(const char *loc, int64_t argc, esk_valu
   esk_string *s = need_string(loc, "string-search-forward", argv[1]);
   int64_t start = DEFAULTED(argc, 2, argv) ? 0 : need_index(loc, "string-search-forward", argv[2]);
   int64_t b = uoff(s, start);
-  if (b < 0) fail(loc, "string-search-forward: start %lld out of range", (long long)start);
+  if (b < 0) esk_errorf(loc, "string-search-forward: start %lld out of range", (long long)start);
   int64_t at = find_bytes(s, b, pat->data, pat->len);
   return at < 0 ? FALSE : esk_fixnum(uindex(s, at));
 }
@@ -565,7 +560,7 @@ static esk_value trim(const char *loc, const char *who, esk_value a, int left, i
   uint32_t cp;
   if (left)
     while (b0 < b1) {
-      int64_t j = utf8_next((const unsigned char *)s->data, b0, s->len, &cp);
+      int64_t j = esk_utf8_next((const unsigned char *)s->data, b0, s->len, &cp);
       if (!is_space(cp)) break;
       b0 = j;
     }
@@ -573,7 +568,7 @@ static esk_value trim(const char *loc, const char *who, esk_value a, int left, i
     while (b1 > b0) {
       int64_t k = b1 - 1;
       while (k > b0 && ((unsigned char)s->data[k] & 0xC0) == 0x80) k--;
-      utf8_next((const unsigned char *)s->data, k, s->len, &cp);
+      esk_utf8_next((const unsigned char *)s->data, k, s->len, &cp);
       if (!is_space(cp)) break;
       b1 = k;
     }
@@ -609,7 +604,7 @@ esk_value esk_prim_string_reverse(const char *loc, esk_value a) {
   uint32_t cp;
   int64_t o = s->len;
   for (int64_t i = 0; i < s->len;) {
-    int64_t j = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+    int64_t j = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
     o -= j - i;
     memcpy(r->data + o, s->data + i, (size_t)(j - i));
     i = j;
@@ -627,7 +622,7 @@ esk_value esk_prim_string_to_vector(const char *loc, int64_t argc, esk_value *ar
   int64_t i = uoff(s, a);
   uint32_t cp;
   for (int64_t k = 0; k < b - a; k++) {
-    i = utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+    i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
     v->items[k] = esk_char(cp);
   }
   return r;
@@ -640,7 +635,7 @@ esk_value esk_prim_vector_to_string(const char *loc, int64_t argc, esk_value *ar
   range(loc, "vector->string", argc, argv, 1, v->len, &a, &b);
   char *buf = esk_alloc_atomic((size_t)(b - a) * 4 + 1);
   int64_t n = 0;
-  for (int64_t k = a; k < b; k++) n += utf8_encode(need_char(loc, "vector->string", v->items[k]), buf + n);
+  for (int64_t k = a; k < b; k++) n += esk_utf8_encode(need_char(loc, "vector->string", v->items[k]), buf + n);
   return esk_make_string(buf, n);
 }
 
@@ -736,7 +731,7 @@ esk_value esk_prim_vector_copy_to(const char *loc, int64_t argc, esk_value *argv
   int64_t a, b;
   range(loc, "vector-copy!", argc, argv, 3, from->len, &a, &b);
   if (at > to->len || b - a > to->len - at)
-    fail(loc, "vector-copy!: %lld elements do not fit at index %lld of a vector of length %lld",
+    esk_errorf(loc, "vector-copy!: %lld elements do not fit at index %lld of a vector of length %lld",
          (long long)(b - a), (long long)at, (long long)to->len);
   memmove(to->items + at, from->items + a, (size_t)(b - a) * sizeof(esk_value));
   return VOID;
@@ -746,7 +741,7 @@ esk_value esk_prim_vector_copy_to(const char *loc, int64_t argc, esk_value *argv
 esk_value esk_prim_vector_grow(const char *loc, esk_value v, esk_value n) {
   esk_vector *vec = need_vector(loc, "vector-grow", v);
   int64_t k = need_index(loc, "vector-grow", n);
-  if (k < vec->len) fail(loc, "vector-grow: new length %lld is smaller than %lld", (long long)k, (long long)vec->len);
+  if (k < vec->len) esk_errorf(loc, "vector-grow: new length %lld is smaller than %lld", (long long)k, (long long)vec->len);
   esk_value r = esk_make_vector(k, esk_fixnum(0));
   memcpy(((esk_vector *)esk_ptr(r))->items, vec->items, (size_t)vec->len * sizeof(esk_value));
   return r;
@@ -779,7 +774,7 @@ esk_value esk_prim_is_bytevector(const char *loc, esk_value v) {
 
 esk_value esk_prim_make_bytevector(const char *loc, int64_t argc, esk_value *argv) {
   int64_t n = need_index(loc, "make-bytevector", argv[0]);
-  if (n > ((int64_t)1 << 36)) fail(loc, "make-bytevector: length %lld is too large", (long long)n);
+  if (n > ((int64_t)1 << 36)) esk_errorf(loc, "make-bytevector: length %lld is too large", (long long)n);
   uint8_t fill = DEFAULTED(argc, 1, argv) ? 0 : need_byte(loc, "make-bytevector", argv[1]);
   esk_value r = make_bv(n);
   memset(((esk_bytevector *)esk_ptr(r))->data, fill, (size_t)n);
@@ -796,7 +791,7 @@ esk_value esk_prim_bytevector(const char *loc, int64_t argc, esk_value *argv) {
 static int64_t bv_index(const char *loc, const char *who, esk_bytevector *b, esk_value k) {
   if (k.tag != ESK_T_FIXNUM) esk_error_type(loc, who, "exact integer index", k);
   if (k.payload < 0 || k.payload >= b->len)
-    fail(loc, "%s: index %lld out of range for bytevector of length %lld", who,
+    esk_errorf(loc, "%s: index %lld out of range for bytevector of length %lld", who,
          (long long)k.payload, (long long)b->len);
   return k.payload;
 }
@@ -836,7 +831,7 @@ esk_value esk_prim_bytevector_copy_to(const char *loc, int64_t argc, esk_value *
   int64_t s, e;
   range(loc, "bytevector-copy!", argc, argv, 3, from->len, &s, &e);
   if (at > to->len || e - s > to->len - at)
-    fail(loc, "bytevector-copy!: %lld bytes do not fit at index %lld of a bytevector of length %lld",
+    esk_errorf(loc, "bytevector-copy!: %lld bytes do not fit at index %lld of a bytevector of length %lld",
          (long long)(e - s), (long long)at, (long long)to->len);
   memmove(to->data + at, from->data + s, (size_t)(e - s));
   return VOID;

@@ -8,6 +8,7 @@ Floats print in Chez Scheme's style (shortest round-trip digits, positional for
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -27,6 +28,26 @@ from eshkol.syntax.reader import _ATOM, BadNumber, parse_number
 __all__ = ["display_string", "format_double", "format_int", "write_string"]
 
 
+def _shortest_digits(x: float) -> tuple[str, int]:
+    """The fewest significant digits that read back as ``x`` (positive, finite), and the
+    decimal exponent of the first one.
+
+    Like repr, but an exact tie at the last digit rounds away from zero, as Chez Scheme (and our
+    C printer) do: 1768713742655377.25 prints as 1.7687137426553773e15, not ...772e15."""
+    with localcontext(Context(prec=1100)):  # exact: a double has at most 767 significant digits
+        exact = Decimal(x)
+        e10 = exact.adjusted()
+        scaled = exact.scaleb(-e10)  # 1 <= scaled < 10
+        for n in range(1, 18):
+            q = scaled.quantize(Decimal(1).scaleb(1 - n), ROUND_HALF_UP)
+            e = e10
+            if q >= 10:  # rounding carried into a new leading digit
+                q, e = q / 10, e10 + 1
+            if float(q.scaleb(e)) == x:
+                return str(q).replace(".", "").rstrip("0") or "0", e
+    raise AssertionError("17 significant digits always round-trip")
+
+
 def format_double(x: float) -> str:
     """A float as Chez Scheme prints it: ``1.0 0.001 9.99e-4 1e10 -0.0 +inf.0 +nan.0``."""
     if math.isnan(x):
@@ -36,15 +57,7 @@ def format_double(x: float) -> str:
     sign = "-" if math.copysign(1.0, x) < 0 else ""
     if x == 0:
         return sign + "0.0"
-    # repr gives the shortest digits that round-trip; decompose it into a digit string and the
-    # decimal exponent of its first digit, then lay it out our way.
-    r = repr(abs(x))
-    mant, _, exp = r.partition("e")
-    whole, _, frac = mant.partition(".")
-    digits = (whole + frac).lstrip("0")
-    lead_zeros = len(whole + frac) - len((whole + frac).lstrip("0"))
-    e10 = (int(exp) if exp else 0) + len(whole) - 1 - lead_zeros
-    digits = digits.rstrip("0") or "0"
+    digits, e10 = _shortest_digits(abs(x))
     if -3 <= e10 < 10:
         if e10 >= 0:
             int_part = digits[: e10 + 1].ljust(e10 + 1, "0")

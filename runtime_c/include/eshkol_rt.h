@@ -152,6 +152,13 @@ int esk_num_eqv(esk_value a, esk_value b);
 /* Routes GMP's allocation through the collector; called by esk_init (idempotent). */
 void esk_numbers_init(void);
 
+/* ---- UTF-8 (strings.c) ------------------------------------------------------------------- */
+/* Decode the character at byte i (an invalid byte is one U+FFFD, so lengths are well defined);
+ * returns the index of the next character. */
+int64_t esk_utf8_next(const unsigned char *s, int64_t i, int64_t len, uint32_t *cp);
+/* Encode code point c into b (room for 4 bytes); returns the byte count. */
+int esk_utf8_encode(uint32_t c, char *b);
+
 /* ---- printing ---------------------------------------------------------------------------- */
 
 void esk_display(esk_value v, FILE *out);
@@ -171,6 +178,10 @@ _Noreturn void esk_error_arity(const char *loc, esk_closure *f, int64_t argc);
 _Noreturn void esk_error_unbound(const char *loc, const char *name);
 _Noreturn void esk_error_not_procedure(const char *loc, esk_value f);
 _Noreturn void esk_stack_overflow(const char *loc);
+/* A formatted message (printf-style, at most 1 KiB), raised as an error at `loc`. */
+_Noreturn void esk_errorf(const char *loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* `message` with one irritant. */
+_Noreturn void esk_error_with(const char *loc, const char *message, esk_value irritant);
 
 /* Lowest stack address compiled code may use before reporting a stack overflow. */
 extern char *esk_stack_limit;

@@ -217,14 +217,15 @@ def overflow_case(draw):
     op = draw(st.sampled_from(["+", "-", "*", "quotient"]))
     if op == "quotient":
         return op, INT64_MIN, -1
-    big = st.integers(2**62, INT64_MAX)
+    # Magnitudes above 2**62, so that no result lands exactly on INT64_MIN (which fits).
+    big = st.integers(2**62 + 1, INT64_MAX)
     a = draw(big) * draw(st.sampled_from([1, -1]))
     if op == "*":
         b = draw(st.integers(2, 2**40)) * draw(st.sampled_from([1, -1]))
     elif op == "+":
-        b = draw(st.integers(2**62, INT64_MAX)) * (1 if a > 0 else -1)
+        b = draw(big) * (1 if a > 0 else -1)
     else:
-        b = draw(st.integers(2**62, INT64_MAX)) * (-1 if a > 0 else 1)
+        b = draw(big) * (-1 if a > 0 else 1)
     assert not INT64_MIN <= expected_fix(op, a, b) <= INT64_MAX
     return op, a, b
 

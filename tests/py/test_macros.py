@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -112,20 +111,3 @@ def test_unbound_inside_expansion_names_the_use() -> None:
 
 def test_bad_ellipsis_depth() -> None:
     assert "bad ellipsis depth" in error_of("(define-syntax m (syntax-rules () ((_ (a ...) ...) (list a ...))))")
-
-
-def _program(lines: int) -> str:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from expand import generate  # type: ignore[import-not-found]
-    finally:
-        sys.path.pop(0)
-    return generate(lines)
-
-
-def test_expansion_speed() -> None:
-    text = _program(2000)
-    forms = read_syntax(text, "bench.esk")
-    start = time.perf_counter()
-    expand_program(forms)
-    assert time.perf_counter() - start < 1.0
