@@ -385,6 +385,7 @@ class Expander:
         name = _ident(name_id, "a macro name")
         if self.interp is None:
             self.interp = Interp()
+            load_prelude(self.interp)
         saved_meta, self.meta = self.meta, True
         try:
             if params is None:
@@ -1239,6 +1240,24 @@ def _deep(fn: Callable[[], Any]) -> Any:
     if error:
         raise error[0]
     return result[0]
+
+
+_PRELUDE: A.Program | None = None
+
+
+def load_prelude(interp: Interp) -> None:
+    """Give a macro interpreter the prelude's procedures (map, sort, iota, ...), so macro
+    bodies can use the same library as programs; its own Python builtins take precedence."""
+    global _PRELUDE
+    if _PRELUDE is None:
+        from eshkol.runtime.toolchain import stdlib_dir
+        from eshkol.syntax.reader import read_syntax
+
+        path = stdlib_dir() / "prelude.esk"
+        _PRELUDE = Expander(unbound_ok=True).program(read_syntax(path.read_text(), str(path)))
+    for node in _PRELUDE.body:
+        if isinstance(node, A.GSet) and node.define and node.name not in interp.globals:
+            interp.eval(node, {})
 
 
 def expand_program(forms: list[Syntax], unbound_ok: bool = False,
