@@ -86,9 +86,19 @@ class Library:
     obj: Path
     exports: dict[str, int]
     deps: tuple[Library, ...] = ()
+    source: Path | None = None
 
     def imports(self) -> dict[str, tuple[str, int]]:
         return {n: (self.name, i) for n, i in self.exports.items()}
+
+    def ensure_built(self) -> None:
+        """Compile the library (and what it imports) unless the cache has it: only programs
+        that use a library pay for compiling it, once."""
+        for d in self.deps:
+            d.ensure_built()
+        if not (self.shared.exists() and self.obj.exists()):
+            assert self.source is not None
+            _build_library(self, read_source(str(self.source)), str(self.source))
 
 
 PRELUDE = "prelude"
@@ -161,11 +171,29 @@ def library(name: str, path: Path | None = None, loading: tuple[str, ...] = ()) 
     lib_name = name if name == PRELUDE else f"{name}.{key[:8]}"
     base = f"lib-{name.replace('/', '-')}-{key}"
     folder = cache.cache_dir()
-    lib = Library(lib_name, key, folder / f"{base}.so", folder / f"{base}.o", {}, deps)
+    lib = Library(lib_name, key, folder / f"{base}.so", folder / f"{base}.o", {}, deps, src)
     table = folder / f"{base}.json"
-    if not (lib.shared.exists() and lib.obj.exists() and table.exists()):
-        _build_library(lib, text, str(src), table)
-    return Library(lib_name, key, lib.shared, lib.obj, json.loads(table.read_text()), deps)
+    if not table.exists():
+        _write_exports(lib, text, str(src), table)
+    return Library(lib_name, key, lib.shared, lib.obj, json.loads(table.read_text()), deps, src)
+
+
+def _write_exports(lib: Library, text: str, file: str, table: Path) -> None:
+    """The export table (name → slot) from expanding the library: what programs need to be
+    compiled against it, without compiling it."""
+    import json
+    import os
+
+    from eshkol.expand.expander import expand_program
+    from eshkol.syntax.reader import read_syntax
+
+    program = expand_program(read_syntax(text, file), imports=_imports(list(lib.deps)))
+    # Names starting with % are the library's own helpers, not exported. Slots follow the
+    # order of Program.globals, which is also the order the lowering numbers them in.
+    exports = {n: i for i, n in enumerate(program.globals) if not n.startswith("%")}
+    tmp = Path(f"{table}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(exports))
+    os.replace(tmp, table)
 
 
 def _dependencies(text: str, file: str, loading: tuple[str, ...] = (),
@@ -187,8 +215,7 @@ def _dependencies(text: str, file: str, loading: tuple[str, ...] = (),
     return tuple(ordered.values())
 
 
-def _build_library(lib: Library, text: str, file: str, table: Path) -> None:
-    import json
+def _build_library(lib: Library, text: str, file: str) -> None:
     import os
 
     from eshkol.lower.pipelines import PIPELINES
@@ -199,17 +226,15 @@ def _build_library(lib: Library, text: str, file: str, table: Path) -> None:
     run_passes(ctx, module, PIPELINES["eshkol-cpu"])
     with ctx:
         llvm_text = str(module)
+    if {n: i for i, n in enumerate(program.globals) if not n.startswith("%")} != lib.exports:
+        raise RuntimeError(f"internal error: library {lib.name} compiled differently from its export table")
     # Write beside the targets, then rename: a concurrent run never sees half a library.
     tmp = f".{os.getpid()}.tmp"
-    obj, shared, tab = (Path(str(p) + tmp) for p in (lib.obj, lib.shared, table))
+    obj, shared = Path(str(lib.obj) + tmp), Path(str(lib.shared) + tmp)
     compile_object(llvm_text, obj, opt_level=2)
     link_shared(obj, shared)
-    # Names starting with % are the library's own helpers, not exported.
-    exports = {n: i for i, n in enumerate(program.globals) if not n.startswith("%")}
-    tab.write_text(json.dumps(exports))
     os.replace(obj, lib.obj)
     os.replace(shared, lib.shared)
-    os.replace(tab, table)
 
 
 def _imports(libs: list[Library]) -> dict[str, tuple[str, int]]:
@@ -219,14 +244,34 @@ def _imports(libs: list[Library]) -> dict[str, tuple[str, int]]:
     return out
 
 
-def llvm_module(text: str, file: str, options: Options, libs: list[Library] | None = None):
-    """(context, LLVM-dialect module) of a program through the CPU pipeline."""
+def llvm_module(text: str, file: str, options: Options, libs: list[Library]):
+    """(context, LLVM-dialect module, the libraries its code uses, built) of a program
+    through the CPU pipeline."""
     from eshkol.lower.pipelines import PIPELINES
 
-    libs = list(_dependencies(text, file)) if libs is None else libs
-    ctx, module = dialect_module(text, file, imports=_imports(libs))
+    ctx, module, program = _compile_source(text, file, None, _imports(libs))
     run_passes(ctx, module, PIPELINES["eshkol-cpu"])
-    return ctx, module
+    needed = _needed(libs, {lib for lib, _ in program.imports.values()})
+    for lib in needed:
+        lib.ensure_built()
+    return ctx, module, needed
+
+
+def _needed(libs: list[Library], used: set[str]) -> list[Library]:
+    """The libraries among ``libs`` that the names in ``used`` come from, with their own
+    dependencies, in load order."""
+    keep: set[str] = set()
+
+    def mark(lib: Library) -> None:
+        if lib.key not in keep:
+            keep.add(lib.key)
+            for d in lib.deps:
+                mark(d)
+
+    for lib in libs:
+        if lib.name in used:
+            mark(lib)
+    return [lib for lib in libs if lib.key in keep]
 
 
 def run_program(path: str, args: list[str], options: Options, verbose: bool = False) -> int:
@@ -236,19 +281,22 @@ def run_program(path: str, args: list[str], options: Options, verbose: bool = Fa
     # The program's code has the libraries' slot numbers built in: their keys are part of its key.
     key = cache.cache_key(text, path, options.key() + "".join(f":{lib.key}" for lib in libs))
     entry = cache.entry_path(key)
+    # The libraries the compiled code uses, written before the entry itself (see below).
+    uses = entry.with_name(entry.name + ".libs")
     argv = [path, *args]
-    shared = [lib.shared for lib in libs]
-    if entry.exists():
+    if entry.exists() and uses.exists():
         if verbose:
             print(f"eshkol: cache hit {entry}", file=sys.stderr)
         from eshkol.runtime.jit import run_shared
 
-        return run_shared(entry, argv, shared)
+        return run_shared(entry, argv, [Path(p) for p in uses.read_text().split("\n") if p])
     if verbose:
         print(f"eshkol: cache miss; compiling into {entry}", file=sys.stderr)
-    ctx, module = llvm_module(text, path, options, libs)
+    ctx, module, needed = llvm_module(text, path, options, libs)
     from eshkol.runtime.jit import jit_run
 
+    shared = [lib.shared for lib in needed]
+    uses.write_text("".join(f"{p}\n" for p in shared))
     with ctx:
         return jit_run(module, argv, options.opt_level, save_shared=entry, libraries=shared)
 
@@ -260,13 +308,12 @@ def build_program(path: str, out: str, options: Options) -> None:
     from eshkol.runtime.aot import MAIN, build_executable
 
     text = read_source(path)
-    libs = list(_dependencies(text, path))
-    ctx, module = llvm_module(text, path, options, libs)
+    ctx, module, needed = llvm_module(text, path, options, list(_dependencies(text, path)))
     with ctx:
         main = ir.Module.parse(MAIN)  # keep alive while its ops move
         for op in list(main.body.operations)[1:]:  # skip the esk_entry declaration
             module.body.append(op)
-        build_executable(str(module), Path(out), options.opt_level, [lib.obj for lib in libs])
+        build_executable(str(module), Path(out), options.opt_level, [lib.obj for lib in needed])
 
 
 def translate(path: str, target: str, options: Options) -> str:
@@ -310,6 +357,8 @@ class Repl:
         from eshkol.runtime.jit import Session
 
         libs = list(_dependencies("", "<repl>"))
+        for lib in libs:  # a session will use them: compile now rather than mid-input
+            lib.ensure_built()
         self.options = options
         self.imports = _imports(libs)
         self.loaded = {lib.key for lib in libs}
@@ -332,6 +381,7 @@ class Repl:
         for lib in _dependencies(text, file):  # modules this input requires
             if lib.key not in self.loaded:
                 self.loaded.add(lib.key)
+                lib.ensure_built()
                 self.session.load_library(lib.shared)
                 self.imports.update(lib.imports())
         last = forms[-1]

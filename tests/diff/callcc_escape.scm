@@ -1,0 +1,11 @@
+(define (find-first p l)
+  (call-with-current-continuation
+    (lambda (k) (for-each (lambda (x) (if (p x) (k x))) l) #f)))
+(write (find-first even? '(1 3 4 5))) (newline)
+(write (find-first even? '(1 3 5))) (newline)
+(write (+ 1 (call/cc (lambda (k) (+ 10 (k 5)))))) (newline)
+(define (product l)
+  (call/cc (lambda (break)
+    (let loop ((l l)) (cond ((null? l) 1) ((= (car l) 0) (break 0)) (else (* (car l) (loop (cdr l)))))))))
+(write (product '(1 2 3 0 5))) (newline)
+(write (product '(1 2 3 4))) (newline)

@@ -1,0 +1,5 @@
+(write (map char->integer (string->list "Hello, World!"))) (newline)
+(write (list->string (map integer->char '(83 99 104 101 109 101)))) (newline)
+(define (caesar s k) (list->string (map (lambda (c) (if (char-alphabetic? c) (integer->char (+ 97 (modulo (+ (- (char->integer (char-downcase c)) 97) k) 26))) c)) (string->list s))))
+(write (caesar "hello world" 3)) (newline)
+(write (caesar (caesar "attack at dawn" 13) 13)) (newline)

@@ -1,0 +1,7 @@
+(write (map (lambda (p) (string<? (car p) (cdr p))) '(("a" . "b") ("b" . "a") ("ab" . "abc") ("" . "a") ("Z" . "a")))) (newline)
+(write (string<=? "a" "a")) (newline)
+(write (string>=? "b" "a")) (newline)
+(write (char-ci=? #\a #\A)) (newline)
+(write (string-ci<? "apple" "BANANA")) (newline)
+(write (char>? #\b #\a #\A)) (newline)
+(write (list (string->list "") (list->string '()))) (newline)

@@ -1,0 +1,8 @@
+(define (classify n) (cond ((< n 0) 'neg) ((= n 0) 'zero) ((< n 10) 'small) (else 'big)))
+(write (map classify '(-5 0 5 50))) (newline)
+(write (cond ((assv 2 '((1 . a) (2 . b))) => cdr) (else 'none))) (newline)
+(write (cond (42))) (newline)
+(define (kind x) (case x ((1 2 3) 'low) ((a b) 'sym) ((#\x) 'char) (else 'other)))
+(write (map kind '(1 a #\x 99 b))) (newline)
+(write (when #t 1 2 3)) (newline)
+(write (unless #f 'u)) (newline)

@@ -1,0 +1,2 @@
+(write (boolean=? #t #t))
+(newline)

@@ -1,0 +1,2 @@
+(write (symbol=? 'a 'a))
+(newline)

@@ -1,0 +1,6 @@
+(define (make-adder-expr n) `(lambda (x) (+ x ,n)))
+(write (make-adder-expr 5)) (newline)
+(define (range a b) (if (>= a b) '() (cons a (range (+ a 1) b))))
+(write `(sum ,@(range 0 5) = ,(apply + (range 0 5)))) (newline)
+(write (map (lambda (i) `(,i . ,(* i i))) (range 1 4))) (newline)
+(write `(1 ,@(range 0 0) ,@(list 2 3) ,(vector 4))) (newline)

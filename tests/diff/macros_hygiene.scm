@@ -1,0 +1,15 @@
+(define-syntax my-if
+  (syntax-rules () ((_ c t e) (cond (c t) (else e)))))
+(write (let ((else #f)) (my-if #f 1 2))) (newline)
+(define-syntax inc!
+  (syntax-rules () ((_ v) (set! v (+ v 1))) ((_ v n) (set! v (+ v n)))))
+(define n 0)
+(inc! n) (inc! n 10)
+(write n) (newline)
+(define-syntax unless2 (syntax-rules () ((_ c b ...) (if c #f (begin b ...)))))
+(write (let ((if list)) (unless2 #f 'ok))) (newline)
+(let-syntax ((foo (syntax-rules () ((_ x) (* x 2)))))
+  (write (foo 21)) (newline))
+(letrec-syntax ((ev? (syntax-rules () ((_) #t) ((_ x . r) (od? . r))))
+                (od? (syntax-rules () ((_) #f) ((_ x . r) (ev? . r)))))
+  (write (list (ev? 1 2) (ev? 1 2 3))) (newline))

@@ -1,0 +1,8 @@
+(for-each (lambda (a)
+  (for-each (lambda (b)
+     (write (list a b (quotient a b) (remainder a b) (modulo a b))) (newline))
+   '(3 -3 7 -7)))
+ '(17 -17 0 5 -5 21))
+(write (modulo (- (expt 2 100)) 7)) (newline)
+(write (remainder (- (expt 2 100)) 7)) (newline)
+(write (quotient (- (expt 2 100)) 7)) (newline)

@@ -1,0 +1,7 @@
+(write (sqrt 16)) (newline)
+(write (sqrt 144)) (newline)
+(write (sqrt 0)) (newline)
+(write (sqrt 1/4)) (newline)
+(write (sqrt (expt 10 40))) (newline)
+(write (sqrt 2.25)) (newline)
+(write (* 12 12)) (newline)

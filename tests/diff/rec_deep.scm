@@ -1,0 +1,7 @@
+(define (build n) (if (= n 0) '() (cons n (build (- n 1)))))
+(define (sum l) (if (null? l) 0 (+ (car l) (sum (cdr l)))))
+(write (sum (build 100000))) (newline)
+(define (len l) (if (null? l) 0 (+ 1 (len (cdr l)))))
+(write (len (build 100000))) (newline)
+(write (length (map (lambda (x) (+ x 1)) (build 100000)))) (newline)
+(write (apply + (build 100))) (newline)

@@ -1,0 +1,12 @@
+(define (string-reverse s) (list->string (reverse (string->list s))))
+(write (string-reverse "stressed")) (newline)
+(define (join strs sep)
+  (if (null? strs) ""
+      (let loop ((acc (car strs)) (r (cdr strs)))
+        (if (null? r) acc (loop (string-append acc sep (car r)) (cdr r))))))
+(write (join '("a" "b" "c") ", ")) (newline)
+(define (count-char c s) (let loop ((i 0) (n 0)) (if (= i (string-length s)) n (loop (+ i 1) (if (char=? c (string-ref s i)) (+ n 1) n)))))
+(write (count-char #\s "mississippi")) (newline)
+(define (palindrome? s) (equal? (string->list s) (reverse (string->list s))))
+(write (map palindrome? '("racecar" "hello" ""))) (newline)
+(write (number->string (string-length (make-string 1000 #\x)))) (newline)

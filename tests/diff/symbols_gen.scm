@@ -1,0 +1,6 @@
+(define (sym-append . syms) (string->symbol (apply string-append (map symbol->string syms))))
+(write (sym-append 'foo '- 'bar)) (newline)
+(write (eq? (sym-append 'a 'b) 'ab)) (newline)
+(write (map symbol? (list 'a "a" #\a 1))) (newline)
+(write (string->symbol "Hello")) (newline)
+(write (symbol->string 'ABC)) (newline)

@@ -1,0 +1,6 @@
+(define (tak x y z) (if (not (< y x)) z (tak (tak (- x 1) y z) (tak (- y 1) z x) (tak (- z 1) x y))))
+(write (tak 18 12 6)) (newline)
+(define (prime? n) (and (> n 1) (let loop ((d 2)) (cond ((> (* d d) n) #t) ((= 0 (remainder n d)) #f) (else (loop (+ d 1)))))))
+(write (let loop ((i 0) (c 0)) (if (> i 10000) c (loop (+ i 1) (if (prime? i) (+ c 1) c))))) (newline)
+(define (digits n) (if (< n 10) (list n) (append (digits (quotient n 10)) (list (remainder n 10)))))
+(write (apply + (digits (expt 2 1000)))) (newline)
