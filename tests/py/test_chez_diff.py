@@ -216,7 +216,7 @@ def _list_expr(rng: random.Random, depth: int, numeric: bool) -> tuple[str, list
     if depth <= 0 or rng.random() < 0.3:
         v = _list_lit(rng, numeric)
         return f"'{_q(v)}", v
-    for _ in range(20):
+    for _ in range(3):  # few retries: each one recurses, so many would blow up exponentially
         op = rng.choice(["cdr", "cons", "append", "reverse", "list-tail", "map1", "map2", "list"])
         a, av = _list_expr(rng, depth - 1, numeric)
         if op == "cdr":
