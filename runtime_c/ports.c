@@ -330,16 +330,6 @@ static int64_t peek_cp(esk_port *p) {
   return p->peeked;
 }
 
-static int utf8_put(uint32_t c, char *b) {
-  if (c < 0x80) { b[0] = (char)c; return 1; }
-  if (c < 0x800) { b[0] = (char)(0xC0 | c >> 6); b[1] = (char)(0x80 | (c & 0x3F)); return 2; }
-  if (c < 0x10000) {
-    b[0] = (char)(0xE0 | c >> 12); b[1] = (char)(0x80 | (c >> 6 & 0x3F));
-    b[2] = (char)(0x80 | (c & 0x3F)); return 3;
-  }
-  b[0] = (char)(0xF0 | c >> 18); b[1] = (char)(0x80 | (c >> 12 & 0x3F));
-  b[2] = (char)(0x80 | (c >> 6 & 0x3F)); b[3] = (char)(0x80 | (c & 0x3F)); return 4;
-}
 
 /* A growable byte buffer on the collected heap. */
 typedef struct { char *d; int64_t n, cap; } buf;
@@ -358,7 +348,7 @@ static void bput(buf *b, const char *s, int64_t n) {
 }
 static void bput_cp(buf *b, uint32_t c) {
   char e[4];
-  bput(b, e, utf8_put(c, e));
+  bput(b, e, esk_utf8_encode(c, e));
 }
 
 esk_value esk_prim_read_char(const char *loc, int64_t argc, esk_value *argv) {
@@ -466,7 +456,7 @@ static int64_t skip_ws(const char *loc, esk_port *p) {
         if (d >= 0) {
           /* put d back: string ports rewind, file ports ungetc its bytes */
           char e[4];
-          int n = utf8_put((uint32_t)d, e);
+          int n = esk_utf8_encode((uint32_t)d, e);
           if (p->f) for (int i = n - 1; i >= 0; i--) ungetc((unsigned char)e[i], p->f);
           else p->spos -= n;
         }
@@ -606,7 +596,7 @@ static esk_value read_datum(const char *loc, esk_port *p, int *closer) {
         buf b = {0};
         bput_cp(&b, (uint32_t)first);
         read_token(p, &b);
-        if (b.n == 1 || utf8_put((uint32_t)first, (char[4]){0}) == b.n) return esk_char((uint32_t)first);
+        if (b.n == 1 || esk_utf8_encode((uint32_t)first, (char[4]){0}) == b.n) return esk_char((uint32_t)first);
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
           if (!strcmp(b.d, names[i].name)) return esk_char(names[i].code);
         if (first == 'x' || first == 'U' || first == 'u') {

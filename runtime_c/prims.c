@@ -303,36 +303,19 @@ static esk_string *need_string(const char *loc, const char *who, esk_value v) {
   return esk_ptr(v);
 }
 
-static int64_t utf8_length(const esk_string *s) {
-  int64_t n = 0;
-  uint32_t cp;
-  for (int64_t i = 0; i < s->len; n++) i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
-  return n;
-}
-
-/* Byte offset of character k (k == length gives s->len), or -1 when k is past the end. */
-static int64_t utf8_offset(const esk_string *s, int64_t k) {
-  int64_t i = 0;
-  uint32_t cp;
-  for (; k > 0; k--) {
-    if (i >= s->len) return -1;
-    i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
-  }
-  return i;
-}
 
 
 esk_value esk_prim_string_length(const char *loc, esk_value a) {
-  return esk_fixnum(utf8_length(need_string(loc, "string-length", a)));
+  return esk_fixnum(esk_utf8_length(need_string(loc, "string-length", a)));
 }
 
 esk_value esk_prim_string_ref(const char *loc, esk_value a, esk_value k) {
   esk_string *s = need_string(loc, "string-ref", a);
   int64_t n = need_index(loc, "string-ref", k);
-  int64_t i = utf8_offset(s, n);
+  int64_t i = esk_utf8_offset(s, n);
   if (i < 0 || i >= s->len)
     esk_errorf(loc, "string-ref: index %lld out of range for string of length %lld", (long long)n,
-         (long long)utf8_length(s));
+         (long long)esk_utf8_length(s));
   uint32_t cp;
   esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
   return esk_char(cp);
@@ -341,11 +324,11 @@ esk_value esk_prim_string_ref(const char *loc, esk_value a, esk_value k) {
 esk_value esk_prim_substring(const char *loc, int64_t argc, esk_value *argv) {
   esk_string *s = need_string(loc, "substring", argv[0]);
   int64_t start = need_index(loc, "substring", argv[1]);
-  int64_t end = argc > 2 ? need_index(loc, "substring", argv[2]) : utf8_length(s);
-  int64_t b0 = utf8_offset(s, start), b1 = end >= start ? utf8_offset(s, end) : -1;
+  int64_t end = argc > 2 ? need_index(loc, "substring", argv[2]) : esk_utf8_length(s);
+  int64_t b0 = esk_utf8_offset(s, start), b1 = end >= start ? esk_utf8_offset(s, end) : -1;
   if (b0 < 0 || b1 < 0)
     esk_errorf(loc, "substring: indices %lld and %lld out of range for string of length %lld",
-         (long long)start, (long long)end, (long long)utf8_length(s));
+         (long long)start, (long long)end, (long long)esk_utf8_length(s));
   return esk_make_string(s->data + b0, b1 - b0);
 }
 

@@ -51,15 +51,14 @@ int esk_utf8_encode(uint32_t c, char *b) {
   b[2] = (char)(0x80 | (c >> 6 & 0x3F)); b[3] = (char)(0x80 | (c & 0x3F)); return 4;
 }
 
-static int64_t ulen(const esk_string *s) {
+int64_t esk_utf8_length(const esk_string *s) {
   int64_t n = 0;
   uint32_t cp;
   for (int64_t i = 0; i < s->len; n++) i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
   return n;
 }
 
-/* Byte offset of character k (k == length gives s->len), or -1 past the end. */
-static int64_t uoff(const esk_string *s, int64_t k) {
+int64_t esk_utf8_offset(const esk_string *s, int64_t k) {
   int64_t i = 0;
   uint32_t cp;
   for (; k > 0; k--) {
@@ -365,8 +364,8 @@ STR_CMP(string_ci_ge, "string-ci>=?", CMP_GE, 1)
 esk_value esk_prim_string_copy_range(const char *loc, int64_t argc, esk_value *argv) {
   esk_string *s = need_string(loc, "string-copy", argv[0]);
   int64_t a, b;
-  range(loc, "string-copy", argc, argv, 1, ulen(s), &a, &b);
-  int64_t b0 = uoff(s, a), b1 = uoff(s, b);
+  range(loc, "string-copy", argc, argv, 1, esk_utf8_length(s), &a, &b);
+  int64_t b0 = esk_utf8_offset(s, a), b1 = esk_utf8_offset(s, b);
   return esk_make_string(s->data + b0, b1 - b0);
 }
 
@@ -383,7 +382,7 @@ esk_value esk_prim_make_string(const char *loc, int64_t argc, esk_value *argv) {
 
 /* Replaces characters [a, b) of s with the UTF-8 bytes rep (its data may be reallocated). */
 static void splice(esk_string *s, int64_t a, int64_t b, const char *rep, int64_t replen) {
-  int64_t b0 = uoff(s, a), b1 = uoff(s, b);
+  int64_t b0 = esk_utf8_offset(s, a), b1 = esk_utf8_offset(s, b);
   int64_t newlen = s->len - (b1 - b0) + replen;
   if (newlen == s->len) {
     memmove(s->data + b0, rep, (size_t)replen);
@@ -403,7 +402,7 @@ esk_value esk_prim_string_set(const char *loc, int64_t argc, esk_value *argv) {
   esk_string *s = mutable_string(loc, "string-set!", argv[0]);
   int64_t k = need_index(loc, "string-set!", argv[1]);
   uint32_t c = need_char(loc, "string-set!", argv[2]);
-  int64_t n = ulen(s);
+  int64_t n = esk_utf8_length(s);
   if (k >= n)
     esk_errorf(loc, "string-set!: index %lld out of range for string of length %lld", (long long)k,
          (long long)n);
@@ -416,7 +415,7 @@ esk_value esk_prim_string_fill(const char *loc, int64_t argc, esk_value *argv) {
   esk_string *s = mutable_string(loc, "string-fill!", argv[0]);
   uint32_t c = need_char(loc, "string-fill!", argv[1]);
   int64_t a, b;
-  range(loc, "string-fill!", argc, argv, 2, ulen(s), &a, &b);
+  range(loc, "string-fill!", argc, argv, 2, esk_utf8_length(s), &a, &b);
   char enc[4];
   int k = esk_utf8_encode(c, enc);
   char *buf = esk_alloc_atomic((size_t)((b - a) * k) + 1);
@@ -431,12 +430,12 @@ esk_value esk_prim_string_copy_to(const char *loc, int64_t argc, esk_value *argv
   int64_t at = need_index(loc, "string-copy!", argv[1]);
   esk_string *from = need_string(loc, "string-copy!", argv[2]);
   int64_t a, b;
-  range(loc, "string-copy!", argc, argv, 3, ulen(from), &a, &b);
-  int64_t tn = ulen(to);
+  range(loc, "string-copy!", argc, argv, 3, esk_utf8_length(from), &a, &b);
+  int64_t tn = esk_utf8_length(to);
   if (at > tn || b - a > tn - at)
     esk_errorf(loc, "string-copy!: %lld characters do not fit at index %lld of a string of length %lld",
          (long long)(b - a), (long long)at, (long long)tn);
-  int64_t f0 = uoff(from, a), f1 = uoff(from, b);
+  int64_t f0 = esk_utf8_offset(from, a), f1 = esk_utf8_offset(from, b);
   char *tmp = esk_alloc_atomic((size_t)(f1 - f0) + 1);
   memcpy(tmp, from->data + f0, (size_t)(f1 - f0));
   splice(to, at, at + (b - a), tmp, f1 - f0);
@@ -548,7 +547,7 @@ esk_value esk_prim_string_search_forward(const char *loc, int64_t argc, esk_valu
   esk_string *pat = need_string(loc, "string-search-forward", argv[0]);
   esk_string *s = need_string(loc, "string-search-forward", argv[1]);
   int64_t start = DEFAULTED(argc, 2, argv) ? 0 : need_index(loc, "string-search-forward", argv[2]);
-  int64_t b = uoff(s, start);
+  int64_t b = esk_utf8_offset(s, start);
   if (b < 0) esk_errorf(loc, "string-search-forward: start %lld out of range", (long long)start);
   int64_t at = find_bytes(s, b, pat->data, pat->len);
   return at < 0 ? FALSE : esk_fixnum(uindex(s, at));
@@ -616,10 +615,10 @@ esk_value esk_prim_string_reverse(const char *loc, esk_value a) {
 esk_value esk_prim_string_to_vector(const char *loc, int64_t argc, esk_value *argv) {
   esk_string *s = need_string(loc, "string->vector", argv[0]);
   int64_t a, b;
-  range(loc, "string->vector", argc, argv, 1, ulen(s), &a, &b);
+  range(loc, "string->vector", argc, argv, 1, esk_utf8_length(s), &a, &b);
   esk_value r = esk_make_vector(b - a, NIL);
   esk_vector *v = esk_ptr(r);
-  int64_t i = uoff(s, a);
+  int64_t i = esk_utf8_offset(s, a);
   uint32_t cp;
   for (int64_t k = 0; k < b - a; k++) {
     i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
@@ -860,8 +859,8 @@ esk_value esk_prim_utf8_to_string(const char *loc, int64_t argc, esk_value *argv
 esk_value esk_prim_string_to_utf8(const char *loc, int64_t argc, esk_value *argv) {
   esk_string *str = need_string(loc, "string->utf8", argv[0]);
   int64_t a, b;
-  range(loc, "string->utf8", argc, argv, 1, ulen(str), &a, &b);
-  int64_t b0 = uoff(str, a), b1 = uoff(str, b);
+  range(loc, "string->utf8", argc, argv, 1, esk_utf8_length(str), &a, &b);
+  int64_t b0 = esk_utf8_offset(str, a), b1 = esk_utf8_offset(str, b);
   esk_value r = make_bv(b1 - b0);
   memcpy(((esk_bytevector *)esk_ptr(r))->data, str->data + b0, (size_t)(b1 - b0));
   return r;

@@ -158,6 +158,10 @@ void esk_numbers_init(void);
 int64_t esk_utf8_next(const unsigned char *s, int64_t i, int64_t len, uint32_t *cp);
 /* Encode code point c into b (room for 4 bytes); returns the byte count. */
 int esk_utf8_encode(uint32_t c, char *b);
+/* Length of a string in characters. */
+int64_t esk_utf8_length(const esk_string *s);
+/* Byte offset of character k (k == length gives s->len), or -1 past the end. */
+int64_t esk_utf8_offset(const esk_string *s, int64_t k);
 
 /* ---- printing ---------------------------------------------------------------------------- */
 
