@@ -81,6 +81,30 @@ static inline int is_int(esk_value v) {
   double d = esk_flonum_value(v);
   return isfinite(d) && d == floor(d);
 }
+/* Operands that are not plain numbers but that arithmetic accepts: tensors (tensor.c), dual
+ * numbers and tape nodes (ad.c).  AD values go first: they may wrap tensors. */
+static inline int is_ext(int64_t t) {
+  return t == ESK_T_TENSOR || t == ESK_T_DUAL || t == ESK_T_ADNODE;
+}
+static int ext_arith(const char *loc, int op, int64_t argc, const esk_value *args, esk_value *out) {
+  for (int64_t i = 0; i < argc; i++)
+    if (args[i].tag == ESK_T_DUAL || args[i].tag == ESK_T_ADNODE)
+      return esk_ad_arith(loc, op, argc, args, out);
+  return esk_tensor_arith(loc, op, argc, args, out);
+}
+#define EXT1(OP, A)                                                                      \
+  do {                                                                                   \
+    esk_value r_;                                                                        \
+    if (is_ext((A).tag) && ext_arith(loc, OP, 1, &(A), &r_)) return r_;                  \
+  } while (0)
+#define EXT2(OP, A, B)                                                                   \
+  do {                                                                                   \
+    if (is_ext((A).tag) || is_ext((B).tag)) {                                            \
+      esk_value a_[2] = {A, B}, r_;                                                      \
+      if (ext_arith(loc, OP, 2, a_, &r_)) return r_;                                     \
+    }                                                                                    \
+  } while (0)
+
 static inline void need_num(const char *loc, const char *who, esk_value v) {
   if (!is_num(v)) esk_error_type(loc, who, "number", v);
 }
@@ -274,6 +298,7 @@ static esk_value arith(const char *loc, const char *who, int op, esk_value a, es
     __int128 x = a.payload, y = b.payload;
     return from_i128(op == OP_ADD ? x + y : op == OP_SUB ? x - y : x * y);
   }
+  EXT2(op == OP_ADD ? ESK_OP_ADD : op == OP_SUB ? ESK_OP_SUB : ESK_OP_MUL, a, b);
   need_num(loc, who, a);
   need_num(loc, who, b);
   if (a.tag == FLO || b.tag == FLO) {
@@ -328,6 +353,7 @@ esk_value esk_prim_mul2(const char *loc, esk_value a, esk_value b) {
 }
 
 esk_value esk_prim_div2(const char *loc, esk_value a, esk_value b) {
+  EXT2(ESK_OP_DIV, a, b);
   need_num(loc, "/", a);
   need_num(loc, "/", b);
   if (a.tag == FLO || b.tag == FLO) return esk_flonum(to_d(a) / to_d(b));
@@ -345,6 +371,7 @@ esk_value esk_prim_div2(const char *loc, esk_value a, esk_value b) {
 }
 
 esk_value esk_prim_neg(const char *loc, esk_value a) {
+  EXT1(ESK_OP_NEG, a);
   switch (a.tag) {
     case FIX:
       if (a.payload == INT64_MIN) return from_i128(-(__int128)a.payload);
@@ -367,12 +394,14 @@ esk_value esk_prim_neg(const char *loc, esk_value a) {
 }
 
 esk_value esk_prim_abs(const char *loc, esk_value a) {
+  EXT1(ESK_OP_ABS, a);
   need_num(loc, "abs", a);
   if (a.tag == FLO) return esk_flonum(fabs(esk_flonum_value(a)));
   return sign_of(a) < 0 ? esk_prim_neg(loc, a) : a;
 }
 
 esk_value esk_prim_square(const char *loc, esk_value a) {
+  EXT1(ESK_OP_SQUARE, a);
   need_num(loc, "square", a);
   return esk_prim_mul2(loc, a, a);
 }
@@ -409,6 +438,8 @@ static int cmp_exact_d(esk_value a, double d) {
 
 static int num_cmp(const char *loc, const char *who, esk_value a, esk_value b) {
   if (a.tag == FIX && b.tag == FIX) return a.payload < b.payload ? -1 : a.payload > b.payload;
+  if (a.tag == ESK_T_DUAL || a.tag == ESK_T_ADNODE) a = esk_ad_primal(a);
+  if (b.tag == ESK_T_DUAL || b.tag == ESK_T_ADNODE) b = esk_ad_primal(b);
   need_num(loc, who, a);
   need_num(loc, who, b);
   if (a.tag == FLO && isnan(esk_flonum_value(a))) return UNORDERED;
@@ -658,6 +689,7 @@ static double big_sqrt_d(const mpz_t z) {
 }
 
 esk_value esk_prim_sqrt(const char *loc, esk_value a) {
+  EXT1(ESK_OP_SQRT, a);
   need_num(loc, "sqrt", a);
   if (a.tag == FLO) {
     double d = esk_flonum_value(a);
@@ -693,21 +725,25 @@ esk_value esk_prim_sqrt(const char *loc, esk_value a) {
 }
 
 /* Like Chez, exact arguments at the function's exact points give exact results: (exp 0) is 1. */
-#define TRANSCENDENTAL(NAME, SCHEME, FN, EXACT_IN, EXACT_OUT, LO, HI, DOMAIN_MSG)        \
+#define TRANSCENDENTAL(NAME, SCHEME, FN, EXACT_IN, EXACT_OUT, LO, HI, DOMAIN_MSG, OP)    \
   esk_value esk_prim_##NAME(const char *loc, esk_value a) {                              \
+    EXT1(OP, a);                                                                         \
     need_num(loc, SCHEME, a);                                                            \
     if (a.tag == FIX && a.payload == (EXACT_IN)) return esk_fixnum(EXACT_OUT);           \
     double d = to_d(a);                                                                  \
     if (d < (LO) || d > (HI)) esk_error_with(loc, DOMAIN_MSG, a);                             \
     return esk_flonum(FN(d));                                                            \
   }
-TRANSCENDENTAL(exp, "exp", exp, 0, 1, -INFINITY, INFINITY, "")
-TRANSCENDENTAL(sin, "sin", sin, 0, 0, -INFINITY, INFINITY, "")
-TRANSCENDENTAL(cos, "cos", cos, 0, 1, -INFINITY, INFINITY, "")
-TRANSCENDENTAL(tan, "tan", tan, 0, 0, -INFINITY, INFINITY, "")
-TRANSCENDENTAL(asin, "asin", asin, 0, 0, -1.0, 1.0, "asin: argument outside [-1, 1]")
-TRANSCENDENTAL(acos, "acos", acos, 1, 0, -1.0, 1.0, "acos: argument outside [-1, 1]")
-TRANSCENDENTAL(atan, "atan", atan, 0, 0, -INFINITY, INFINITY, "")
+TRANSCENDENTAL(exp, "exp", exp, 0, 1, -INFINITY, INFINITY, "", ESK_OP_EXP)
+TRANSCENDENTAL(sin, "sin", sin, 0, 0, -INFINITY, INFINITY, "", ESK_OP_SIN)
+TRANSCENDENTAL(cos, "cos", cos, 0, 1, -INFINITY, INFINITY, "", ESK_OP_COS)
+TRANSCENDENTAL(tan, "tan", tan, 0, 0, -INFINITY, INFINITY, "", ESK_OP_TAN)
+TRANSCENDENTAL(asin, "asin", asin, 0, 0, -1.0, 1.0, "asin: argument outside [-1, 1]", ESK_OP_ASIN)
+TRANSCENDENTAL(acos, "acos", acos, 1, 0, -1.0, 1.0, "acos: argument outside [-1, 1]", ESK_OP_ACOS)
+TRANSCENDENTAL(atan, "atan", atan, 0, 0, -INFINITY, INFINITY, "", ESK_OP_ATAN)
+TRANSCENDENTAL(sinh, "sinh", sinh, 0, 0, -INFINITY, INFINITY, "", ESK_OP_SINH)
+TRANSCENDENTAL(cosh, "cosh", cosh, 0, 1, -INFINITY, INFINITY, "", ESK_OP_COSH)
+TRANSCENDENTAL(tanh, "tanh", tanh, 0, 0, -INFINITY, INFINITY, "", ESK_OP_TANH)
 
 /* log of a positive exact integer of any size. */
 static double log_z(const mpz_t z) {
@@ -717,6 +753,7 @@ static double log_z(const mpz_t z) {
 }
 
 esk_value esk_prim_log(const char *loc, esk_value a) {
+  EXT1(ESK_OP_LOG, a);
   need_num(loc, "log", a);
   if (a.tag == FIX && a.payload == 1) return esk_fixnum(0);
   if (is_exact_zero(a)) esk_errorf(loc, "log: undefined for 0");
@@ -731,6 +768,7 @@ esk_value esk_prim_log(const char *loc, esk_value a) {
 }
 
 esk_value esk_prim_atan2(const char *loc, esk_value y, esk_value x) {
+  EXT2(ESK_OP_ATAN, y, x);
   need_num(loc, "atan", y);
   need_num(loc, "atan", x);
   if (is_exact_zero(y) && is_exact(x) && sign_of(x) > 0) return esk_fixnum(0);
@@ -765,6 +803,7 @@ static esk_value expt_exact(const char *loc, esk_value a, esk_value b) {
 }
 
 esk_value esk_prim_expt(const char *loc, esk_value a, esk_value b) {
+  EXT2(ESK_OP_EXPT, a, b);
   need_num(loc, "expt", a);
   need_num(loc, "expt", b);
   if (is_exact_zero(b)) return esk_fixnum(1);

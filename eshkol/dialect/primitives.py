@@ -12,7 +12,8 @@ C calling convention (runtime_c/prims.c): fixed arity k <= 2 is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class Primitive:
     binary: str | None = None
     unary: str | None = None
     identity: int | None = None
+    # Structural class that passes key on: 'elementwise', 'reduce', 'matmul', 'shape',
+    # 'create', 'calculus', ... (None: an opaque scalar builtin).
+    kind: str | None = None
+    # Per-target and per-transformation rules, keyed 'stablehlo', 'linalg', 'gpu', 'jvp', 'vjp'.
+    rules: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def argv_convention(self) -> bool:
@@ -56,6 +62,15 @@ PRIMITIVES: dict[str, Primitive] = {}
 def prim(name: str, cname: str, min_args: int, max_args: int | None = -1, **kw) -> None:
     """Register a primitive; ``max_args`` defaults to ``min_args`` (fixed arity)."""
     PRIMITIVES[name] = Primitive(name, cname, min_args, min_args if max_args == -1 else max_args, **kw)
+
+
+def rule(key: str, *names: str) -> Callable[[Callable], Callable]:
+    """Decorator: register ``fn`` as the ``key`` rule ('stablehlo', 'jvp', ...) of ``names``."""
+    def register(fn: Callable) -> Callable:
+        for n in names:
+            PRIMITIVES[n].rules[key] = fn
+        return fn
+    return register
 
 
 def lookup(name: str) -> Primitive | None:
@@ -101,7 +116,7 @@ for _n, _c in [("abs", "abs"), ("exact->inexact", "exact_to_inexact"), ("inexact
                ("inexact->exact", "inexact_to_exact"), ("exact", "inexact_to_exact"),
                ("floor", "floor"), ("ceiling", "ceiling"), ("round", "round"), ("truncate", "truncate"),
                ("sqrt", "sqrt"), ("exp", "exp"), ("log", "log"), ("sin", "sin"), ("cos", "cos"),
-               ("tan", "tan"), ("asin", "asin"), ("acos", "acos"), ("square", "square"),
+               ("tan", "tan"), ("sinh", "sinh"), ("cosh", "cosh"), ("tanh", "tanh"), ("asin", "asin"), ("acos", "acos"), ("square", "square"),
                ("number?", "is_number"), ("integer?", "is_integer"), ("exact?", "is_exact"),
                ("inexact?", "is_inexact"), ("zero?", "is_zero"), ("positive?", "is_positive"),
                ("negative?", "is_negative"), ("odd?", "is_odd"), ("even?", "is_even"),
@@ -331,3 +346,11 @@ prim("read", "read", 0, 1)
 prim("eof-object", "eof_object", 0)
 prim("format", "format", 1, None)
 prim("printf", "printf", 1, None)
+
+
+# ---- area registries ---------------------------------------------------------------------------
+# Each area declares its primitives in its own module (tensors, calculus, devices, v1.x compat),
+# imported here for effect after the core entries so that an area may refine a core entry.
+# Per-target rules (stablehlo, linalg, gpu, jvp, vjp) live in Primitive.rules, filled in by
+# the module implementing that target through `rule()`.
+from eshkol.dialect import prims_tensor  # noqa: E402,F401

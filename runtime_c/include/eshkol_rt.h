@@ -51,6 +51,8 @@ enum {
   ESK_T_ERROR = 28,   /* error object (condition) */
   ESK_T_PORT = 29,
   ESK_T_BYTEVECTOR = 30,
+  ESK_T_DUAL = 31,    /* forward-mode dual number (ad.c) */
+  ESK_T_ADNODE = 32,  /* reverse-mode tape node (ad.c) */
 };
 
 /* Every heap object starts with this header; `type` repeats the value tag. */
@@ -542,6 +544,62 @@ int esk_equal(esk_value a, esk_value b);
 esk_value esk_prim_bytevector(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_open_output_string(const char *loc);
 esk_value esk_prim_get_output_string(const char *loc, esk_value port);
+
+
+/* ---- tensors (tensor.c; CUDA buffers through cuda_shim.c) --------------------------------- */
+
+enum { ESK_DT_F64 = 0, ESK_DT_F32 = 1, ESK_DT_I64 = 2 };
+enum { ESK_DEV_HOST = 0, ESK_DEV_CUDA = 1 };
+#define ESK_TENSOR_MAX_RANK 8
+
+/* A data buffer: 64-byte aligned, from the size-class pool (host) or cuMemAlloc (cuda).  Views
+ * share the buffer; it returns to its pool when no tensor references it (GC finalizer). */
+typedef struct esk_tensor_buf {
+  void *base;          /* host pointer, or CUdeviceptr for ESK_DEV_CUDA */
+  size_t bytes;
+  int32_t device;      /* ESK_DEV_* */
+  int32_t device_index;
+  int32_t size_class;  /* pool class, -1 when not pooled */
+  int32_t pad;
+} esk_tensor_buf;
+
+typedef struct esk_tensor {
+  esk_header h;          /* ESK_T_TENSOR */
+  int32_t dtype;         /* ESK_DT_* */
+  int32_t device;        /* ESK_DEV_* (same as buf->device) */
+  int64_t rank;
+  int64_t size;          /* number of elements (product of dims; 1 for rank 0) */
+  int64_t offset;        /* element offset of element [0,...,0] into buf */
+  int64_t dims[ESK_TENSOR_MAX_RANK];
+  int64_t strides[ESK_TENSOR_MAX_RANK];  /* in elements; row-major contiguous by default */
+  esk_tensor_buf *buf;
+} esk_tensor;
+
+static inline size_t esk_dtype_size(int dtype) { return dtype == ESK_DT_F32 ? 4 : 8; }
+/* Host address of element 0 (data of a contiguous tensor). */
+static inline void *esk_tensor_data(const esk_tensor *t) {
+  return (char *)t->buf->base + t->offset * (int64_t)esk_dtype_size(t->dtype);
+}
+/* A fresh contiguous host tensor, uninitialised (data from the pool). */
+esk_tensor *esk_tensor_new(int dtype, int64_t rank, const int64_t *dims);
+esk_value esk_tensor_value(esk_tensor *t);
+/* The tensor v, or a catchable type error naming `who`. */
+esk_tensor *esk_to_tensor(const char *loc, const char *who, esk_value v);
+int esk_tensor_is_contiguous(const esk_tensor *t);
+/* Printer hook: prints v as nested vectors, returns 1 (0 when v is not a tensor). */
+int esk_print_tensor(esk_value v, FILE *out, int write);
+/* Arithmetic on non-number operands (tensors, dual numbers, tape nodes), called by numbers.c
+ * when an operand of + - * / or a math function is not a plain number.  op: ESK_OP_*.
+ * Returns 1 and sets *out when handled, 0 otherwise (numbers.c then raises its type error). */
+enum { ESK_OP_ADD, ESK_OP_SUB, ESK_OP_MUL, ESK_OP_DIV, ESK_OP_NEG, ESK_OP_EXP, ESK_OP_LOG,
+       ESK_OP_SIN, ESK_OP_COS, ESK_OP_TAN, ESK_OP_SQRT, ESK_OP_ABS, ESK_OP_ASIN, ESK_OP_ACOS,
+       ESK_OP_ATAN, ESK_OP_SINH, ESK_OP_COSH, ESK_OP_TANH, ESK_OP_SQUARE, ESK_OP_EXPT,
+       ESK_OP_MIN, ESK_OP_MAX, ESK_OP_LT, ESK_OP_GT, ESK_OP_LE, ESK_OP_GE, ESK_OP_NUMEQ,
+       ESK_OP_COUNT };
+int esk_tensor_arith(const char *loc, int op, int64_t argc, const esk_value *args, esk_value *out);
+int esk_ad_arith(const char *loc, int op, int64_t argc, const esk_value *args, esk_value *out);
+/* The plain value under dual numbers / tape nodes (comparisons, printing); v itself otherwise. */
+esk_value esk_ad_primal(esk_value v);
 
 #ifdef __cplusplus
 }
