@@ -600,6 +600,51 @@ int esk_tensor_arith(const char *loc, int op, int64_t argc, const esk_value *arg
 int esk_ad_arith(const char *loc, int op, int64_t argc, const esk_value *args, esk_value *out);
 /* The plain value under dual numbers / tape nodes (comparisons, printing); v itself otherwise. */
 esk_value esk_ad_primal(esk_value v);
+/* AD interplay of tensor builtins: every tensor prim first checks esk_ad_any(argc, argv) and,
+ * when an argument is a dual number or tape node, returns esk_ad_tensor_prim(loc, "<eshkol
+ * name>", argc, argv) (ad.c re-dispatches on the primal values and records the derivative). */
+int esk_ad_any(int64_t argc, const esk_value *argv);
+esk_value esk_ad_tensor_prim(const char *loc, const char *name, int64_t argc, const esk_value *argv);
+
+/* ---- tensor helpers shared by tensor*.c, tensor_linalg.c, ad.c and the device shims -------- */
+/* Zero-filled fresh contiguous host tensor. */
+esk_tensor *esk_tensor_zeros(int dtype, int64_t rank, const int64_t *dims);
+/* t itself when it is row-major contiguous, else a fresh contiguous copy (same dtype). */
+esk_tensor *esk_tensor_contiguous(esk_tensor *t);
+/* t itself when it already has `dtype`, else a fresh contiguous converted copy. */
+esk_tensor *esk_tensor_astype(esk_tensor *t, int dtype);
+/* A tensor from v: a tensor (itself), a real number (rank 0, f64), or a nested list / vector of
+ * real numbers (f64, shape from the nesting); otherwise a type error naming `who`. */
+esk_tensor *esk_as_tensor(const char *loc, const char *who, esk_value v);
+/* The element at flat row-major (logical) index i as a double, for any dtype and strides. */
+double esk_tensor_get_flat(const esk_tensor *t, int64_t i);
+/* The element at buffer element offset `off` (t->offset + sum idx*stride) as a Scheme number:
+ * a flonum for f64/f32, a fixnum for i64. */
+esk_value esk_tensor_elem_value(const esk_tensor *t, int64_t off);
+/* "who: shape mismatch: (2 2) and (3 3)", raised as a catchable error at loc. */
+_Noreturn void esk_error_shapes(const char *loc, const char *who, const esk_tensor *a,
+                                const esk_tensor *b);
+/* Text of a shape, "(2 3)", into buf (at least 24 bytes per dimension + 3). */
+const char *esk_shape_text(const esk_tensor *t, char *buf, size_t size);
+/* dtype of a symbol name "f64" / "f32" / "i64" (also float64, float32, int64), or -1. */
+int esk_dtype_from_name(const char *name);
+const char *esk_dtype_name(int dtype);
+/* The tensor runtime's PRNG (xoshiro256**, seeded by random-seed!). */
+void esk_random_seed(uint64_t seed);
+double esk_random_uniform(void);   /* [0, 1) */
+double esk_random_normal(void);    /* standard normal */
+
+/* ---- tensor primitives implemented in tensor_linalg.c (helper T2).  Registered in
+ * eshkol/dialect/prims_tensor.py with these C names and arities. ---------------------------- */
+esk_value esk_prim_matmul(const char *loc, esk_value a, esk_value b);       /* (matmul A B) */
+esk_value esk_prim_tensor_dot(const char *loc, esk_value a, esk_value b);   /* (tensor-dot a b) */
+esk_value esk_prim_outer(const char *loc, esk_value a, esk_value b);        /* (outer u v) */
+esk_value esk_prim_transpose(const char *loc, int64_t argc, esk_value *argv); /* (transpose T [i j]): 1 or 3 */
+esk_value esk_prim_trace(const char *loc, esk_value a);                     /* (trace M) */
+esk_value esk_prim_norm(const char *loc, int64_t argc, esk_value *argv);    /* (norm v [ord]): 1 or 2 */
+esk_value esk_prim_det(const char *loc, esk_value a);                       /* (det A) */
+esk_value esk_prim_inv(const char *loc, esk_value a);                       /* (inv A) */
+esk_value esk_prim_solve(const char *loc, esk_value a, esk_value b);        /* (solve A b) */
 
 #ifdef __cplusplus
 }
