@@ -7,7 +7,7 @@ MLIR is imported lazily so that a cache hit never pays for it.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eshkol.runtime import cache
@@ -37,7 +37,7 @@ def dialect_module(text: str, file: str, library: str | None = None,
     """(context, eshkol-dialect module) of a program (or of ``library``); a program imports the
     implicit libraries unless ``imports`` says otherwise."""
     if library is None and imports is None:
-        imports = _imports(list(_dependencies(text, file)))
+        imports = _resolve(text, file)[1]
     ctx, module, _ = _compile_source(text, file, library, imports)
     return ctx, module
 
@@ -77,19 +77,22 @@ def run_passes(ctx, module, passes: list[str]) -> None:
 @dataclass(frozen=True)
 class Library:
     """A compiled library (the prelude, a stdlib module, a user module): shared object (JIT,
-    cached runs), PIC object (executables), the slot of each name it exports, and the
-    libraries it imports (loaded before it)."""
+    cached runs), PIC object (executables), the slot of each name it exports (or
+    [library, slot] for a name it re-exports), the libraries it imports (loaded before it)
+    and the names its own source sees (eshkol/expand/modules.py)."""
 
     name: str
     key: str
     shared: Path
     obj: Path
-    exports: dict[str, int]
+    exports: dict[str, int | list]
     deps: tuple[Library, ...] = ()
     source: Path | None = None
+    visible: dict = field(default_factory=dict, compare=False, hash=False)
 
     def imports(self) -> dict[str, tuple[str, int]]:
-        return {n: (self.name, i) for n, i in self.exports.items()}
+        return {n: (self.name, i) if isinstance(i, int) else (i[0], i[1])
+                for n, i in self.exports.items()}
 
     def ensure_built(self) -> None:
         """Compile the library (and what it imports) unless the cache has it: only programs
@@ -103,54 +106,8 @@ class Library:
 
 PRELUDE = "prelude"
 
-
-def _module_name(spec) -> str | None:
-    """The module a `require`/`import` spec names: nn, core.list, "nn", (core list), 'nn.
-    R7RS standard libraries, (scheme ...) and (srfi ...), are built in: None."""
-    from eshkol.syntax.datum import SList, Symbol
-
-    e = spec.e
-    if isinstance(e, Symbol):
-        return e.name.replace(".", "/")
-    if isinstance(e, str):
-        return e.removesuffix(".esk")
-    if isinstance(e, SList) and e.tail is None and e.items:
-        parts = [x.e for x in e.items]
-        if parts[0] == Symbol("quote") and len(parts) == 2:
-            return _module_name(e.items[1])
-        if all(isinstance(x, Symbol) for x in parts):
-            if parts[0].name in ("scheme", "srfi", "only", "except", "prefix", "rename"):
-                return None
-            return "/".join(x.name for x in parts)
-    raise EshkolError(spec.loc, "bad module name in require/import")
-
-
-def _requires(text: str, file: str) -> list[tuple[str, Loc]]:
-    """Modules a source requires with top-level `(require ...)` / `(import ...)` forms."""
-    from eshkol.syntax.datum import SList, Symbol
-    from eshkol.syntax.reader import read_syntax
-
-    out = []
-    for f in read_syntax(text, file):
-        items = f.e.items if isinstance(f.e, SList) else []
-        if items and isinstance(items[0].e, Symbol) and items[0].e.name in ("require", "import"):
-            for spec in items[1:]:
-                name = _module_name(spec)
-                if name is not None:
-                    out.append((name, spec.loc))
-    return out
-
-
-def _find_module(name: str, here: Path, loc: Loc) -> Path:
-    from eshkol.runtime.toolchain import stdlib_dir
-
-    places = [here, stdlib_dir()]
-    for d in places:
-        p = d / f"{name}.esk"
-        if p.exists():
-            return p
-    raise EshkolError(loc, f"cannot find module '{name}' (looked for {name}.esk in "
-                           f"{', '.join(str(d) for d in places)})")
+# Libraries already resolved in this process: (source, size, mtime, search settings) → Library.
+_LIBRARIES: dict[tuple, Library] = {}
 
 
 def library(name: str, path: Path | None = None, loading: tuple[str, ...] = ()) -> Library:
@@ -158,24 +115,38 @@ def library(name: str, path: Path | None = None, loading: tuple[str, ...] = ()) 
     with the libraries it requires and then cached."""
     import json
 
+    from eshkol.expand import modules
     from eshkol.runtime.toolchain import stdlib_dir
 
     src = path or stdlib_dir() / f"{name}.esk"
-    text = read_source(str(src))
     if str(src) in loading:
         raise EshkolError(Loc(str(src), 0, 0), "modules require each other in a cycle: "
                                                + " -> ".join(loading + (str(src),)))
-    deps = _dependencies(text, str(src), loading + (str(src),), name == PRELUDE)
-    key = cache.cache_key(text, f"<library {name} {src}>", "lib-O2" + "".join(f":{d.key}" for d in deps))
+    try:
+        st = src.stat()
+        memo = (str(src.resolve()), st.st_size, st.st_mtime_ns, tuple(modules.INCLUDE_DIRS),
+                modules.IMPLICIT_STDLIB, __import__("os").environ.get("ESHKOL_PATH", ""))
+    except OSError:
+        memo = None
+    if memo is not None and memo in _LIBRARIES:
+        return _LIBRARIES[memo]
+    text = read_source(str(src))
+    kind = "prelude" if name == PRELUDE else "bundled" if modules.is_bundled(src) else "user"
+    deps, visible, info = _resolve(text, str(src), loading + (str(src),), kind)
+    key = cache.cache_key(text, f"<library {name} {src}>",
+                          "lib-O2" + info.stamp() + "".join(f":{d.key}" for d in deps))
     # Unique symbol names: two modules may share a name (a user's utils.esk, the stdlib's).
     lib_name = name if name == PRELUDE else f"{name}.{key[:8]}"
     base = f"lib-{name.replace('/', '-')}-{key}"
     folder = cache.cache_dir()
-    lib = Library(lib_name, key, folder / f"{base}.so", folder / f"{base}.o", {}, deps, src)
+    lib = Library(lib_name, key, folder / f"{base}.so", folder / f"{base}.o", {}, deps, src, visible)
     table = folder / f"{base}.json"
     if not table.exists():
         _write_exports(lib, text, str(src), table)
-    return Library(lib_name, key, lib.shared, lib.obj, json.loads(table.read_text()), deps, src)
+    lib = Library(lib_name, key, lib.shared, lib.obj, json.loads(table.read_text()), deps, src, visible)
+    if memo is not None:
+        _LIBRARIES[memo] = lib
+    return lib
 
 
 def _write_exports(lib: Library, text: str, file: str, table: Path) -> None:
@@ -185,48 +156,89 @@ def _write_exports(lib: Library, text: str, file: str, table: Path) -> None:
     import os
 
     from eshkol.expand.expander import expand_program
+    from eshkol.expand.modules import export_table
     from eshkol.syntax.reader import read_syntax
 
-    program = expand_program(read_syntax(text, file), imports=_imports(list(lib.deps)))
+    forms = read_syntax(text, file)
+    program = expand_program(forms, imports=lib.visible)
     # Names starting with % are the library's own helpers, not exported. Slots follow the
     # order of Program.globals, which is also the order the lowering numbers them in.
-    exports = {n: i for i, n in enumerate(program.globals) if not n.startswith("%")}
+    exports = export_table(forms, program.globals, lib.visible)
     tmp = Path(f"{table}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(exports))
     os.replace(tmp, table)
 
 
-def _dependencies(text: str, file: str, loading: tuple[str, ...] = (),
-                  is_prelude: bool = False) -> tuple[Library, ...]:
-    """The libraries a source imports, each after its own dependencies, without repeats: the
-    prelude (unless this is the prelude) and every module it requires."""
+def _resolve(text: str, file: str, loading: tuple[str, ...] = (), kind: str = "program"):
+    """(libraries a source imports, each after its own dependencies, without repeats; the
+    names it sees → (library, slot); its SourceInfo). ``kind``: 'program', 'user' (a user
+    module), 'bundled' (a stdlib module) or 'prelude'. Programs and user modules import the
+    prelude and the standard library implicitly, stdlib modules only the prelude."""
+    from eshkol.expand import modules
+    from eshkol.syntax.reader import read_syntax
+
     ordered: dict[str, Library] = {}
+    visible: dict[str, tuple[str, int]] = {}
 
     def add(lib: Library) -> None:
         for d in lib.deps:
             add(d)
         ordered.setdefault(lib.key, lib)
 
-    if not is_prelude:
-        add(library(PRELUDE, loading=loading))
-    here = Path(file).resolve().parent if file != "-" else Path.cwd()
-    for name, loc in _requires(text, file):
-        add(library(name, _find_module(name, here, loc), loading))
-    return tuple(ordered.values())
+    def see_all(lib: Library, done: set[str]) -> None:
+        # A plain require sees the module and what it loads (v1.x splices modules inline).
+        if lib.key in done:
+            return
+        done.add(lib.key)
+        for d in lib.deps:
+            see_all(d, done)
+        visible.update(lib.imports())
+
+    implicit: list[Library] = []
+    if kind != "prelude":
+        implicit.append(library(PRELUDE, loading=loading))
+    if kind in ("program", "user") and modules.IMPLICIT_STDLIB:
+        implicit.append(library(modules.STDLIB, loading=loading))
+    for lib in implicit:
+        add(lib)
+        see_all(lib, set())
+    info = modules.source_info(read_syntax(text, file), file)
+    here = Path(file).resolve().parent if file not in ("-", "") and not file.startswith("<") else Path.cwd()
+    for spec in info.specs:
+        if spec.name == modules.STDLIB and spec.path is None and any(
+                lib.name.startswith(modules.STDLIB + ".") for lib in implicit):
+            continue  # (require stdlib) is already implied
+        lib = library(spec.name, modules.find_module(spec, here), loading)
+        add(lib)
+        if spec.mods:
+            visible.update(modules.apply_modifiers(lib.imports(), spec.mods, spec.loc,
+                                                   spec.name.replace("/", ".")))
+        else:
+            see_all(lib, set())
+    return tuple(ordered.values()), visible, info
+
+
+def _dependencies(text: str, file: str, loading: tuple[str, ...] = (),
+                  is_prelude: bool = False) -> tuple[Library, ...]:
+    """The libraries a source imports, each after its own dependencies, without repeats: the
+    prelude (unless this is the prelude), the standard library and every module it requires."""
+    return _resolve(text, file, loading, "prelude" if is_prelude else "program")[0]
 
 
 def _build_library(lib: Library, text: str, file: str) -> None:
     import os
 
+    from eshkol.expand.modules import export_table
     from eshkol.lower.pipelines import PIPELINES
     from eshkol.runtime.aot import compile_object
     from eshkol.runtime.jit import link_shared
+    from eshkol.syntax.reader import read_syntax
 
-    ctx, module, program = _compile_source(text, file, lib.name, _imports(list(lib.deps)))
+    ctx, module, program = _compile_source(text, file, lib.name, lib.visible)
     run_passes(ctx, module, PIPELINES["eshkol-cpu"])
     with ctx:
         llvm_text = str(module)
-    if {n: i for i, n in enumerate(program.globals) if not n.startswith("%")} != lib.exports:
+    if export_table(read_syntax(text, file), program.globals, lib.visible) != lib.exports:
         raise RuntimeError(f"internal error: library {lib.name} compiled differently from its export table")
     # Write beside the targets, then rename: a concurrent run never sees half a library.
     tmp = f".{os.getpid()}.tmp"
@@ -244,12 +256,14 @@ def _imports(libs: list[Library]) -> dict[str, tuple[str, int]]:
     return out
 
 
-def llvm_module(text: str, file: str, options: Options, libs: list[Library]):
+def llvm_module(text: str, file: str, options: Options, libs: list[Library],
+                visible: dict[str, tuple[str, int]] | None = None):
     """(context, LLVM-dialect module, the libraries its code uses, built) of a program
-    through the CPU pipeline."""
+    through the CPU pipeline; ``visible``: the imported names it sees (default: all that
+    ``libs`` export)."""
     from eshkol.lower.pipelines import PIPELINES
 
-    ctx, module, program = _compile_source(text, file, None, _imports(libs))
+    ctx, module, program = _compile_source(text, file, None, _imports(libs) if visible is None else visible)
     run_passes(ctx, module, PIPELINES["eshkol-cpu"])
     needed = _needed(libs, {lib for lib, _ in program.imports.values()})
     for lib in needed:
@@ -277,9 +291,11 @@ def _needed(libs: list[Library], used: set[str]) -> list[Library]:
 def run_program(path: str, args: list[str], options: Options, verbose: bool = False) -> int:
     """``eshkol run``: from the cache when possible, else compile, cache and JIT."""
     text = read_source(path)
-    libs = list(_dependencies(text, path))
-    # The program's code has the libraries' slot numbers built in: their keys are part of its key.
-    key = cache.cache_key(text, path, options.key() + "".join(f":{lib.key}" for lib in libs))
+    deps, visible, info = _resolve(text, path)
+    libs = list(deps)
+    # The program's code has the libraries' slot numbers built in: their keys are part of its
+    # key, and so is the text of the files it includes.
+    key = cache.cache_key(text, path, options.key() + info.stamp() + "".join(f":{lib.key}" for lib in libs))
     entry = cache.entry_path(key)
     # The libraries the compiled code uses, written before the entry itself (see below).
     uses = entry.with_name(entry.name + ".libs")
@@ -292,7 +308,7 @@ def run_program(path: str, args: list[str], options: Options, verbose: bool = Fa
         return run_shared(entry, argv, [Path(p) for p in uses.read_text().split("\n") if p])
     if verbose:
         print(f"eshkol: cache miss; compiling into {entry}", file=sys.stderr)
-    ctx, module, needed = llvm_module(text, path, options, libs)
+    ctx, module, needed = llvm_module(text, path, options, libs, visible)
     from eshkol.runtime.jit import jit_run
 
     shared = [lib.shared for lib in needed]
@@ -308,7 +324,8 @@ def build_program(path: str, out: str, options: Options) -> None:
     from eshkol.runtime.aot import MAIN, build_executable
 
     text = read_source(path)
-    ctx, module, needed = llvm_module(text, path, options, list(_dependencies(text, path)))
+    deps, visible, _ = _resolve(text, path)
+    ctx, module, needed = llvm_module(text, path, options, list(deps), visible)
     with ctx:
         main = ir.Module.parse(MAIN)  # keep alive while its ops move
         for op in list(main.body.operations)[1:]:  # skip the esk_entry declaration

@@ -156,7 +156,8 @@ static void write_string_literal(const esk_string *s, FILE *out) {
 static int symbol_needs_bars(const esk_string *n) {
   if (n->len == 0) return 1;
   const unsigned char *p = (const unsigned char *)n->data;
-  if (p[0] == '#' || (p[0] >= '0' && p[0] <= '9')) return 1;
+  int keyword = n->len > 2 && p[0] == '#' && p[1] == ':';  /* #:name reads back as itself */
+  if ((p[0] == '#' && !keyword) || (p[0] >= '0' && p[0] <= '9')) return 1;
   if (n->len == 1 && p[0] == '.') return 1;
   for (int64_t i = 0; i < n->len; i++)
     if (p[i] <= ' ' || p[i] == 0x7F || strchr("()[]{}\"';`,|\\", p[i])) return 1;
@@ -276,7 +277,7 @@ static void print(esk_value v, FILE *out, int write) {
       break;
     }
     case ESK_T_RECORD: if (!esk_print_record(v, out, write)) fputs("#<record>", out); break;
-    case ESK_T_TENSOR: fputs("#<tensor>", out); break;
+    case ESK_T_TENSOR: if (!esk_print_tensor(v, out, write)) fputs("#<tensor>", out); break;
     case ESK_T_PROMISE: fputs("#<promise>", out); break;
     case ESK_T_ERROR: fputs("#<condition>", out); break;
     case ESK_T_PORT: fputs("#<port>", out); break;

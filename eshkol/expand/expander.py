@@ -26,6 +26,10 @@ from typing import Any
 from eshkol.core import ast as A
 from eshkol.dialect.primitives import PRIMITIVES, Primitive
 from eshkol.expand import syntax_rules as SR
+from eshkol.expand.compat import is_keyword as compat_is_keyword
+from eshkol.expand.compat import keyword_formals as compat_keyword_formals
+from eshkol.expand.compat import self_evaluating as compat_self_evaluating
+from eshkol.expand.compat import strip_annotation as compat_strip_annotation
 from eshkol.expand.interp import Closure, Interp, MacroError
 from eshkol.expand.quasiquote import expand_quasiquote
 from eshkol.expand.scopes import CORE, add_scope, add_scopes, core_id, fresh_scope
@@ -135,6 +139,9 @@ class Expander:
         }
         for _kw in self.rewriters:
             self.special[_kw] = self._rewritten
+        from eshkol.expand import compat  # the v1.x forms (match, extern, include, ...)
+
+        compat.install(self)
 
     # ---- bindings -----------------------------------------------------------------------
 
@@ -206,7 +213,8 @@ class Expander:
             else:
                 body.append(self.expr(f))
         top = [f for _, f in items]
-        if "main" in self.globals and not any(self._calls_main(f) for f in top):
+        if "main" in self.globals and not any(self._calls_main(f) for f in top) \
+                and not any(_takes_arguments(f) for f in top):
             body.append(self._run_main(top[-1].loc if top else forms[-1].loc))
         imports = {n: v for n, v in self.used_imports.items() if n not in self.globals}
         prog = A.Program(body, sorted(self.globals))
@@ -527,6 +535,8 @@ class Expander:
         if name in self.imports and b is None:
             self.used_imports[name] = self.imports[name]
             return A.GRef(s.loc, name)
+        if b is None and compat_self_evaluating(name):  # #:keyword, ?logic-var
+            return A.Const(s.loc, s.e)
         if self.unbound_ok:
             self.free.add(name)
             return A.GRef(s.loc, name)
@@ -645,6 +655,8 @@ class Expander:
                 name = _ident(head, "a procedure name")
                 return head, self._make_lambda(s, params, body, name)
         _ident(target, "a name to define")
+        if len(items) == 5 and _name(items[2]) == ":":  # (define name : type value)
+            items = [items[0], items[1], items[4]]
         if len(items) == 2:
             return target, A.Const(s.loc, UNSPECIFIED)
         if len(items) != 3:
@@ -664,6 +676,11 @@ class Expander:
         """``sc``: the scope already added to ``params`` and ``body`` (else a fresh one is)."""
         if not body:
             raise EshkolError(s.loc, "bad syntax: empty body")
+        body = compat_strip_annotation(body)  # (lambda (x) : type body ...)
+        if isinstance(params.e, SList) and any(compat_is_keyword(p) for p in params.e.items):
+            params, body = compat_keyword_formals(params, body, s, _tmp)
+            if sc is not None:
+                params = add_scope(params, sc)
         mark = len(self.trail)
         if sc is None:
             sc = fresh_scope()
@@ -726,7 +743,7 @@ class Expander:
         while queue:
             f = self._partial(queue.pop())
             head = self._head(f)
-            if head == "begin" and len(f.e.items) > 1:
+            if head == "begin" and (len(f.e.items) > 1 or queue):  # (begin) splices to nothing
                 queue.extend(reversed(f.e.items[1:]))
                 continue
             if head == "define" or head in _DEFINERS or head in ("let-syntax", "letrec-syntax"):
@@ -773,6 +790,8 @@ class Expander:
         out = []
         for pair in _items(b, "a list of bindings"):
             parts = _items(pair, "a binding (name value)")
+            if len(parts) == 4 and _name(parts[1]) == ":":  # (name : type value)
+                parts = [parts[0], parts[3]]
             if len(parts) != 2:
                 raise EshkolError(pair.loc, "bad syntax: expected a binding (name value)")
             _ident(parts[0])
@@ -1197,6 +1216,22 @@ class Expander:
                 body = _mk(s, core_id("%record-ref", s), x, type_id, Syntax(i, s.loc), who)
                 out.append(_mk(s, define, p, _mk(s, lam, _mk(s, x), body)))
         return _mk(s, core_id("begin", s), *out)
+
+
+def _takes_arguments(f: Syntax) -> bool:
+    """Whether top-level form ``f`` defines ``main`` with required parameters (then it is not
+    the v1.x entry point)."""
+    items = f.e.items if isinstance(f.e, SList) else []
+    if len(items) < 3 or _name(items[0]) != "define":
+        return False
+    target = items[1]
+    if isinstance(target.e, SList) and target.e.items and _name(target.e.items[0]) == "main":
+        return any(not isinstance(p.e, SList) for p in target.e.items[1:])
+    if _name(target) == "main" and isinstance(items[2].e, SList) and items[2].e.items \
+            and _name(items[2].e.items[0]) == "lambda" and len(items[2].e.items) > 1:
+        ps = items[2].e.items[1].e
+        return isinstance(ps, SList) and any(not isinstance(p.e, SList) for p in ps.items)
+    return False
 
 
 def _mk(at: Syntax, *items: Syntax) -> Syntax:

@@ -115,7 +115,7 @@ def _write_symbol(name: str) -> str:
     """The symbol's name, in bars when it would otherwise read back as something else."""
     plain = (
         name != "."
-        and not name.startswith("#")
+        and (not name.startswith("#") or (name.startswith("#:") and len(name) > 2))
         and _ATOM.fullmatch(name) is not None
         and all(c.isprintable() for c in name)
     )

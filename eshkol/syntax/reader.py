@@ -559,6 +559,8 @@ class _Reader:
 
     def hash_atom(self, tok: str, i: int) -> Any:
         """The value of a ``#`` token at ``i``: a boolean or a prefixed number."""
+        if tok.startswith("#:") and len(tok) > 2:  # #:name, a keyword (Eshkol v1.x)
+            return Symbol(tok)
         low = tok.lower()
         if low in ("#t", "#true"):
             return True
