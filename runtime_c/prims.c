@@ -52,11 +52,13 @@ esk_value esk_prim_cons(const char *loc, esk_value a, esk_value b) {
 }
 
 esk_value esk_prim_car(const char *loc, esk_value a) {
+  if (a.tag == ESK_T_TENSOR) return esk_tensor_car(loc, a); /* v1.x: element 0 */
   if (a.tag != ESK_T_PAIR) esk_error_type(loc, "car", "pair", a);
   return PAIR(a)->car;
 }
 
 esk_value esk_prim_cdr(const char *loc, esk_value a) {
+  if (a.tag == ESK_T_TENSOR) return esk_tensor_cdr(loc, a); /* v1.x: the rest, fresh */
   if (a.tag != ESK_T_PAIR) esk_error_type(loc, "cdr", "pair", a);
   return PAIR(a)->cdr;
 }
@@ -266,6 +268,8 @@ static int equal(esk_value a, esk_value b) {
         a = ((esk_box *)esk_ptr(a))->value;
         b = ((esk_box *)esk_ptr(b))->value;
         continue;
+      case ESK_T_TENSOR:
+        return esk_tensor_equal(a, b);
       default:
         return 0;
     }
@@ -482,18 +486,21 @@ esk_value esk_prim_make_vector(const char *loc, int64_t argc, esk_value *argv) {
 }
 
 esk_value esk_prim_vector_ref(const char *loc, esk_value v, esk_value k) {
+  if (v.tag == ESK_T_TENSOR) return esk_tensor_vector_ref(loc, "vector-ref", v, k);
   esk_vector *vec = need_vector(loc, "vector-ref", v);
   return vec->items[vector_index(loc, "vector-ref", vec, k)];
 }
 
 esk_value esk_prim_vector_set(const char *loc, int64_t argc, esk_value *argv) {
   (void)argc;
+  if (argv[0].tag == ESK_T_TENSOR) return esk_tensor_vector_set(loc, argv[0], argv[1], argv[2]);
   esk_vector *vec = mutable_vector(loc, "vector-set!", argv[0]);
   vec->items[vector_index(loc, "vector-set!", vec, argv[1])] = argv[2];
   return VOID;
 }
 
 esk_value esk_prim_vector_length(const char *loc, esk_value v) {
+  if (v.tag == ESK_T_TENSOR) return esk_fixnum(((esk_tensor *)esk_ptr(v))->size); /* v1.x: total */
   return esk_fixnum(need_vector(loc, "vector-length", v)->len);
 }
 

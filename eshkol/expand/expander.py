@@ -26,6 +26,7 @@ from typing import Any
 from eshkol.core import ast as A
 from eshkol.dialect.primitives import PRIMITIVES, Primitive
 from eshkol.expand import syntax_rules as SR
+from eshkol.expand import tensor_literal
 from eshkol.expand.compat import is_keyword as compat_is_keyword
 from eshkol.expand.compat import keyword_formals as compat_keyword_formals
 from eshkol.expand.compat import self_evaluating as compat_self_evaluating
@@ -130,6 +131,8 @@ class Expander:
             # Modules are resolved by the driver before expansion (their names arrive as
             # imports); the forms themselves do nothing at run time.
             "require": self._module_form, "import": self._module_form, "provide": self._module_form,
+            # XLA (eshkol/passes/xla_outline.py)
+            "with-xla-jit": self._with_xla_jit,
         }
         # Definition forms that rewrite to (begin (define ...) ...), so that they work at top
         # level and in bodies alike.
@@ -504,8 +507,7 @@ class Expander:
                         return self.special[head](s, e.items)
                     return self._application(s, e.items)
                 if isinstance(e, SVector):
-                    raise EshkolError(s.loc, "tensor literal #(...) needs the tensor runtime, which is not "
-                                             "implemented yet; quote it for a constant vector")
+                    return self._tensor_literal(s)
                 if isinstance(e, SBytevector):
                     return A.Const(s.loc, syntax_to_datum(s))
                 if isinstance(e, (bool, int, float, str, Char, Fraction)):
@@ -515,6 +517,15 @@ class Expander:
             if self.intro:
                 self._note(err, s)
             raise
+
+    def _tensor_literal(self, s: Syntax) -> A.Node:
+        """Unquoted #(...): a float64 tensor of the evaluated elements (tensor_literal.py)."""
+        shape, elems = tensor_literal.shape_and_elements(s)
+        dims = A.Const(s.loc, Vector(list(shape)))
+        consts = [tensor_literal.constant_value(x) for x in elems]
+        if all(c is not None for c in consts):
+            return A.Prim(s.loc, "%tensor-const", [dims, A.Const(s.loc, Vector(consts))])
+        return A.Prim(s.loc, "%tensor-literal", [dims] + [self.expr(x) for x in elems])
 
     def _ref(self, s: Syntax) -> A.Node:
         name = s.e.name
@@ -1047,6 +1058,13 @@ class Expander:
         return self.expr(_mk(s, core_id("%parameterize", s), _mk(s, core_id("list", s), *params),
                              _mk(s, core_id("list", s), *values),
                              _mk(s, core_id("lambda", s), _mk(s), *items[2:])))
+
+    def _with_xla_jit(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (with-xla-jit body ...) → ((lambda () body ...)), the lambda named %with-xla-jit: the
+        # cpu target runs the body as it is; the xla target compiles it as one XLA computation.
+        if len(items) < 2:
+            raise EshkolError(s.loc, "bad syntax: (with-xla-jit body ...)")
+        return A.Call(s.loc, self._make_lambda(s, _mk(s), items[1:], "%with-xla-jit"), [])
 
     def _delay(self, s: Syntax, items: list[Syntax]) -> A.Node:
         # (delay e) → (%delay (lambda () e)); delay-force (alias make-promise-lazy) likewise

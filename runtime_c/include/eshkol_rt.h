@@ -629,6 +629,12 @@ const char *esk_shape_text(const esk_tensor *t, char *buf, size_t size);
 /* dtype of a symbol name "f64" / "f32" / "i64" (also float64, float32, int64), or -1. */
 int esk_dtype_from_name(const char *name);
 const char *esk_dtype_name(int dtype);
+/* v1.x vector/list procedures and equal? on tensors: prims.c forwards tensor operands here. */
+esk_value esk_tensor_vector_ref(const char *loc, const char *who, esk_value t, esk_value k);
+esk_value esk_tensor_vector_set(const char *loc, esk_value t, esk_value k, esk_value x);
+esk_value esk_tensor_car(const char *loc, esk_value t);
+esk_value esk_tensor_cdr(const char *loc, esk_value t);
+int esk_tensor_equal(esk_value a, esk_value b);
 /* The tensor runtime's PRNG (xoshiro256**, seeded by random-seed!). */
 void esk_random_seed(uint64_t seed);
 double esk_random_uniform(void);   /* [0, 1) */
