@@ -19,9 +19,10 @@ class Options:
     """What determines the compiled code (part of the cache key)."""
 
     opt_level: int = 2
+    target: str = "cpu"  # where tensor code runs: cpu, or xla (regions through XLA)
 
     def key(self) -> str:
-        return f"O{self.opt_level}"
+        return f"O{self.opt_level}" + ("" if self.target == "cpu" else f"-{self.target}")
 
 
 def read_source(path: str) -> str:
@@ -42,13 +43,13 @@ def dialect_module(text: str, file: str, library: str | None = None,
     return ctx, module
 
 
-def _compile_source(text: str, file: str, library: str | None, imports):
+def _compile_source(text: str, file: str, library: str | None, imports, transform=None):
     from eshkol.dialect.ops import make_context
     from eshkol.frontend.compile import source_to_module
 
     ctx = make_context()
     with ctx:
-        module, program = source_to_module(text, file, library, imports)
+        module, program = source_to_module(text, file, library, imports, transform)
     return ctx, module, program
 
 
@@ -257,13 +258,20 @@ def _imports(libs: list[Library]) -> dict[str, tuple[str, int]]:
 
 
 def llvm_module(text: str, file: str, options: Options, libs: list[Library],
-                visible: dict[str, tuple[str, int]] | None = None):
+                visible: dict[str, tuple[str, int]] | None = None, regions: list | None = None):
     """(context, LLVM-dialect module, the libraries its code uses, built) of a program
     through the CPU pipeline; ``visible``: the imported names it sees (default: all that
-    ``libs`` export)."""
+    ``libs`` export). For the xla target its tensor regions are outlined into ``regions``."""
     from eshkol.lower.pipelines import PIPELINES
 
-    ctx, module, program = _compile_source(text, file, None, _imports(libs) if visible is None else visible)
+    transform = None
+    if options.target == "xla":
+        from eshkol.passes.xla_outline import outline_program
+
+        def transform(program):
+            regions.extend(outline_program(program))
+    ctx, module, program = _compile_source(text, file, None, _imports(libs) if visible is None else visible,
+                                           transform)
     run_passes(ctx, module, PIPELINES["eshkol-cpu"])
     needed = _needed(libs, {lib for lib, _ in program.imports.values()})
     for lib in needed:
@@ -299,18 +307,28 @@ def run_program(path: str, args: list[str], options: Options, verbose: bool = Fa
     entry = cache.entry_path(key)
     # The libraries the compiled code uses, written before the entry itself (see below).
     uses = entry.with_name(entry.name + ".libs")
+    # xla: the program's tensor regions, which the XLA driver compiles when they run.
+    xla_regions = entry.with_name(entry.name + ".xla") if options.target == "xla" else None
     argv = [path, *args]
-    if entry.exists() and uses.exists():
+    if xla_regions is not None:
+        from eshkol.runtime import xla
+    if entry.exists() and uses.exists() and (xla_regions is None or xla_regions.exists()):
         if verbose:
             print(f"eshkol: cache hit {entry}", file=sys.stderr)
         from eshkol.runtime.jit import run_shared
 
+        if xla_regions is not None:
+            xla.install(xla.load_regions(xla_regions))
         return run_shared(entry, argv, [Path(p) for p in uses.read_text().split("\n") if p])
     if verbose:
         print(f"eshkol: cache miss; compiling into {entry}", file=sys.stderr)
-    ctx, module, needed = llvm_module(text, path, options, libs, visible)
+    regions: list = []
+    ctx, module, needed = llvm_module(text, path, options, libs, visible, regions)
     from eshkol.runtime.jit import jit_run
 
+    if xla_regions is not None:
+        xla.save_regions(xla_regions, regions)
+        xla.install(regions)
     shared = [lib.shared for lib in needed]
     uses.write_text("".join(f"{p}\n" for p in shared))
     with ctx:
@@ -344,6 +362,12 @@ def translate(path: str, target: str, options: Options) -> str:
         from eshkol.syntax.reader import read_syntax
 
         return print_program(expand_program(read_syntax(text, path), unbound_ok=True))
+    if target == "stablehlo":
+        from eshkol.expand.expander import expand_program
+        from eshkol.lower.stablehlo_translate import translate_program
+        from eshkol.syntax.reader import read_syntax
+
+        return translate_program(expand_program(read_syntax(text, path), unbound_ok=True), path)
     if path.endswith(".mlir"):
         ctx, module = parse_mlir(text, path)
     else:

@@ -6,14 +6,15 @@ import click
 
 from eshkol.cli.common import report_errors
 
-TARGETS = ["eshkol", "llvm", "expanded"]
+TARGETS = ["eshkol", "llvm", "expanded", "stablehlo"]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("file", default="-")
 @click.option("--target", type=click.Choice(TARGETS), required=True,
               help="eshkol: the eshkol dialect; llvm: LLVM IR after the CPU pipeline; "
-                   "expanded: the fully macro-expanded core program as S-expressions.")
+                   "expanded: the fully macro-expanded core program as S-expressions; "
+                   "stablehlo: the program's tensor regions as StableHLO (what --target=xla runs).")
 @click.option("-o", "output", default="-", help="Output file (default: stdout).")
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=0, show_default=True,
               help="Run LLVM's optimisation pipeline at this level on --target=llvm output.")

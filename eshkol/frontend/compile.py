@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mlir import ir
 
 from eshkol.core import ast as A
@@ -11,12 +13,16 @@ from eshkol.syntax.reader import read_syntax
 
 
 def source_to_module(text: str, file: str, library: str | None = None,
-                     imports: dict[str, tuple[str, int]] | None = None) -> tuple[ir.Module, A.Program]:
+                     imports: dict[str, tuple[str, int]] | None = None,
+                     transform: Callable[[A.Program], None] | None = None) -> tuple[ir.Module, A.Program]:
     """The eshkol-dialect module of a program (call inside a dialect context), and its core
     program. ``library`` compiles it as that library; ``imports`` are names other libraries
-    export (name → (library, slot)), visible unless the program defines them itself."""
+    export (name → (library, slot)), visible unless the program defines them itself;
+    ``transform`` rewrites the core program before emission (e.g. XLA outlining)."""
     forms = read_syntax(text, file)
     program = expand_program(forms, imports=imports or {})
+    if transform is not None:
+        transform(program)
     module = emit_module(program, library=library)
     if not module.operation.verify():
         raise RuntimeError("internal error: emitted module does not verify")

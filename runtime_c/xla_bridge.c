@@ -1,0 +1,133 @@
+/* The XLA target's runtime side: `eshkol run --target=xla` outlines tensor regions into calls
+ * of the primitive %xla-call (region id, then the region's free variables).  The Python driver
+ * (eshkol/runtime/xla.py) registers a callback here before the program starts; the callback
+ * generates StableHLO for the arguments' shapes, compiles it with XLA (cached) and runs it.
+ *
+ * Results: XLA's output buffers become Eshkol tensors without a copy (esk_xla_wrap).  The
+ * buffer object's finalizer puts the Python-side handle on a queue that the driver drains on
+ * its next call (no Python runs inside the collector).  As with the tensor pool, the collector
+ * cannot see that memory, so wrapping counts the bytes and collects when they grow. */
+#define GC_THREADS
+#include <gc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eshkol_rt.h"
+
+/* rc 0: *out is the result; otherwise err holds the message and errloc (when non-empty) the
+ * location of the operation that failed. */
+typedef int (*esk_xla_callback)(const char *loc, int64_t region, int64_t argc, const esk_value *argv,
+                                esk_value *out, char *err, int64_t errlen, char *errloc,
+                                int64_t errloclen);
+
+static esk_xla_callback xla_callback;
+
+void esk_xla_set_callback(esk_xla_callback fn) { xla_callback = fn; }
+
+esk_value esk_prim_xla_call(const char *loc, int64_t argc, esk_value *argv) {
+  if (argc < 1 || argv[0].tag != ESK_T_FIXNUM) esk_errorf(loc, "%%xla-call: bad region id");
+  if (!xla_callback)
+    esk_errorf(loc, "this program was compiled for the XLA target, but no XLA driver is loaded "
+                    "(run it with `eshkol run --target=xla`)");
+  int64_t n = argc - 1;
+  esk_value *args = n ? esk_alloc((size_t)n * sizeof(esk_value)) : NULL; /* argv may be reused */
+  for (int64_t i = 0; i < n; i++) { /* numbers and tensors only, as tensor prims convert */
+    esk_value v = argv[i + 1];
+    if (v.tag == ESK_T_BIGNUM || v.tag == ESK_T_RATIONAL) v = esk_prim_exact_to_inexact(loc, v);
+    else if (v.tag == ESK_T_PAIR || v.tag == ESK_T_VECTOR) v = esk_tensor_value(esk_as_tensor(loc, "XLA region", v));
+    args[i] = v;
+  }
+  char err[2048], errloc[512];
+  err[0] = errloc[0] = 0;
+  esk_value out = esk_void();
+  int rc = xla_callback(loc, argv[0].payload, n, args, &out, err, sizeof err, errloc, sizeof errloc);
+  if (rc) {
+    /* The location string must outlive this frame (error objects keep it). */
+    const char *where = errloc[0] ? strdup(errloc) : loc;
+    esk_errorf(where, "%s", err[0] ? err : "XLA execution failed");
+  }
+  return out;
+}
+
+/* ---- XLA-owned buffers as Eshkol tensors ------------------------------------------------ */
+
+static pthread_mutex_t xla_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t *released;          /* handles whose tensors died, for the driver to drop */
+static int64_t nreleased, capreleased;
+static size_t outstanding, next_collect = (size_t)256 << 20;
+
+/* Finalizers run on whichever thread allocates; they only queue. */
+static void xla_buf_finalize(void *obj, void *data) {
+  esk_tensor_buf *b = obj;
+  pthread_mutex_lock(&xla_lock);
+  if (nreleased == capreleased) {
+    int64_t cap = capreleased ? 2 * capreleased : 256;
+    int64_t *p = realloc(released, (size_t)cap * sizeof *p);
+    if (!p) { /* keep the handle (a leak, never a crash) */
+      pthread_mutex_unlock(&xla_lock);
+      return;
+    }
+    released = p;
+    capreleased = cap;
+  }
+  released[nreleased++] = (int64_t)(intptr_t)data;
+  outstanding -= b->bytes;
+  pthread_mutex_unlock(&xla_lock);
+}
+
+/* Up to max handles of dead XLA buffers into out; returns how many. */
+int64_t esk_xla_take_released(int64_t *out, int64_t max) {
+  pthread_mutex_lock(&xla_lock);
+  int64_t k = nreleased < max ? nreleased : max;
+  memcpy(out, released + (nreleased - k), (size_t)k * sizeof *out);
+  nreleased -= k;
+  pthread_mutex_unlock(&xla_lock);
+  return k;
+}
+
+/* A contiguous host tensor over `data` (owned by the driver under `handle`, released through
+ * esk_xla_take_released once the tensor is garbage). */
+esk_value esk_xla_wrap(int32_t dtype, int64_t rank, const int64_t *dims, void *data, int64_t handle) {
+  if (rank < 0 || rank > ESK_TENSOR_MAX_RANK) esk_errorf(NULL, "XLA result of rank %lld", (long long)rank);
+  size_t bytes = esk_dtype_size(dtype);
+  for (int64_t i = 0; i < rank; i++) bytes *= (size_t)dims[i];
+  pthread_mutex_lock(&xla_lock);
+  int collect = outstanding + bytes > next_collect;
+  pthread_mutex_unlock(&xla_lock);
+  if (collect) { /* dead results hold XLA memory the collector does not see */
+    GC_gcollect();
+    GC_invoke_finalizers();
+    pthread_mutex_lock(&xla_lock);
+    next_collect = outstanding + (outstanding > ((size_t)256 << 20) ? outstanding : ((size_t)256 << 20));
+    pthread_mutex_unlock(&xla_lock);
+  }
+  esk_tensor_buf *b = GC_MALLOC_ATOMIC(sizeof *b);
+  esk_tensor *t = GC_MALLOC(sizeof *t);
+  if (!b || !t) esk_errorf(NULL, "out of memory");
+  b->base = data;
+  b->bytes = bytes;
+  b->device = ESK_DEV_HOST;
+  b->device_index = 0;
+  b->size_class = -1; /* not the pool's: the tensor pool's finalizer leaves it alone */
+  b->pad = 0;
+  t->h.type = ESK_T_TENSOR;
+  t->h.flags = 0;
+  t->dtype = dtype;
+  t->device = ESK_DEV_HOST;
+  t->rank = rank;
+  t->offset = 0;
+  int64_t n = 1;
+  for (int64_t i = rank - 1; i >= 0; i--) {
+    t->dims[i] = dims[i];
+    t->strides[i] = n;
+    n *= dims[i];
+  }
+  t->size = n;
+  t->buf = b;
+  pthread_mutex_lock(&xla_lock);
+  outstanding += bytes;
+  pthread_mutex_unlock(&xla_lock);
+  GC_REGISTER_FINALIZER_NO_ORDER(b, xla_buf_finalize, (void *)(intptr_t)handle, NULL, NULL);
+  return (esk_value){ESK_T_TENSOR, (int64_t)(intptr_t)t};
+}
