@@ -209,7 +209,7 @@ def _resolve(text: str, file: str, loading: tuple[str, ...] = (), kind: str = "p
         if spec.name == modules.STDLIB and spec.path is None and any(
                 lib.name.startswith(modules.STDLIB + ".") for lib in implicit):
             continue  # (require stdlib) is already implied
-        lib = library(spec.name, modules.find_module(spec, here), loading)
+        lib = library(spec.name, modules.find_module(spec, here, kind == "bundled"), loading)
         add(lib)
         if spec.mods:
             visible.update(modules.apply_modifiers(lib.imports(), spec.mods, spec.loc,

@@ -541,7 +541,7 @@ class Expander:
         if self.meta:
             return A.GRef(s.loc, name)
         p = PRIMITIVES.get(name)
-        if p is not None and (not name.startswith("%") or b is CORE_REF):
+        if p is not None and (not name.startswith("%") or name == "%" or b is CORE_REF):
             return A.PrimRef(s.loc, name)
         if name in self.imports and b is None:
             self.used_imports[name] = self.imports[name]
@@ -561,7 +561,7 @@ class Expander:
             b = self.resolve(fn)
             if b is CORE_REF or (b is None and n not in self.globals):
                 p = PRIMITIVES.get(n)
-                if p is not None and (not n.startswith("%") or b is CORE_REF):
+                if p is not None and (not n.startswith("%") or n == "%" or b is CORE_REF):
                     return self._prim_call(s.loc, p, args)
         return A.Call(s.loc, self.expr(fn), args)
 

@@ -255,14 +255,16 @@ def source_info(forms: list[Syntax], file: str) -> SourceInfo:
     return info
 
 
-def find_module(spec: Spec, here: Path) -> Path:
-    """The file of module ``spec``; a located error naming every place searched."""
+def find_module(spec: Spec, here: Path, bundled: bool = False) -> Path:
+    """The file of module ``spec``; a located error naming every place searched. Modules of
+    the bundled library (``bundled``) only look in the bundled library, so a user's file of
+    the same name cannot replace a piece of the standard library."""
     if spec.path is not None:
         if spec.path.is_file():
             return spec.path
         raise EshkolError(spec.loc, f"cannot find module file '{spec.path}'")
     tried = []
-    for d in search_path(here):
+    for d in [stdlib_dir()] if bundled else search_path(here):
         for ext in EXTENSIONS:
             p = d / f"{spec.name}{ext}"
             if p.is_file():
