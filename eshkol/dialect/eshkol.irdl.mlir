@@ -170,4 +170,20 @@ irdl.dialect @eshkol {
     %i1 = irdl.is i1
     irdl.results(result: %i1)
   }
+
+  // A fused chain of tensor primitives (passes/fuse_tensors.py): `expr` is the chain in
+  // prefix form over the operands ($0, $1, ...), `kinds` says which operands are tensors (t)
+  // and which scalars (s), `kernel` names its generated kernels (lower/to_linalg.py).  The
+  // result is the 'default' immediate when the run-time guard declines (operands not host
+  // tensors of one float dtype and shape); the unfused primitives then run instead.
+  irdl.operation @tensor_fused {
+    %e = irdl.base "#builtin.string"
+    %k = irdl.base "#builtin.string"
+    %n = irdl.base "#builtin.string"
+    irdl.attributes {"expr" = %e, "kinds" = %k, "kernel" = %n}
+    %v = irdl.base @eshkol::@value
+    irdl.operands(args: variadic %v)
+    %r = irdl.base @eshkol::@value
+    irdl.results(result: %r)
+  }
 }

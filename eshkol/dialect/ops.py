@@ -44,6 +44,7 @@ PRIM = "eshkol.prim"
 PRIM_REF = "eshkol.prim_ref"
 TRUTHY = "eshkol.truthy"
 IS_DEFAULT = "eshkol.is_default"
+TENSOR_FUSED = "eshkol.tensor_fused"
 
 # Function attributes on func.func ops that implement Eshkol procedures.
 ATTR_NAME = "eshkol.name"      # the procedure's print name (string)
@@ -211,3 +212,12 @@ def truthy(v: ir.Value, loc: Loc | None = None) -> ir.Value:
 def is_default(v: ir.Value, loc: Loc | None = None) -> ir.Value:
     """i1: whether optional parameter value ``v`` was left out by the caller."""
     return _op(IS_DEFAULT, loc, [v], result_type=ir.IntegerType.get_signless(1)).result
+
+
+def tensor_fused(expr: str, kinds: str, kernel: str, args: list[ir.Value],
+                 loc: ir.Location) -> ir.Value:
+    """A fused tensor chain (see eshkol.irdl.mlir) at the location of the chain's root;
+    'default' when its guard declines."""
+    return ir.Operation.create(TENSOR_FUSED, results=[value_type()], operands=list(args),
+                               attributes={"expr": _str(expr), "kinds": _str(kinds),
+                                           "kernel": _str(kernel)}, loc=loc).result

@@ -32,6 +32,8 @@ RUNTIME_DECLS = {
     "esk_error_not_procedure": "(!llvm.ptr, i64, i64) -> !llvm.void",
     "esk_error_arity_at": "(!llvm.ptr, i64, i64, i64) -> !llvm.void",
     "esk_stack_overflow": "(!llvm.ptr) -> !llvm.void",
+    # fused tensor chains (runtime_c/kernels.c): loc, argc, argv, kinds, root, f64 and f32 entries
+    "esk_tensor_fused": "(!llvm.ptr, i64, !llvm.ptr, !llvm.ptr, i64, !llvm.ptr, !llvm.ptr) -> " + VALUE,
 }
 
 # Globals defined by the runtime.

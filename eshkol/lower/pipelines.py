@@ -7,12 +7,31 @@
 
 from __future__ import annotations
 
+from eshkol.lower import cpu
+
+# Tensors on the CPU (lower/cpu.py): chains fused in the dialect, kernels as linalg on tensors,
+# then the kernel stages, each runnable alone.
+TENSOR_TO_LINALG = ["eshkol-fuse-tensors", "eshkol-tensor-kernels"]
+
 PIPELINES: dict[str, list[str]] = {
     "eshkol-optimize": ["eshkol-fold-constants", "eshkol-dce"],
-    "eshkol-cpu": ["eshkol-fold-constants", "eshkol-dce", "eshkol-to-llvm"],
+    "eshkol-tensor-to-linalg": TENSOR_TO_LINALG,
+    "eshkol-cpu-fuse": cpu.FUSE,
+    "eshkol-cpu-bufferize": cpu.BUFFERIZE,
+    "eshkol-cpu-vectorize": cpu.VECTORIZE,
+    "eshkol-cpu-to-llvm": cpu.TO_LLVM,
+    "eshkol-lower-cpu": cpu.LOWER_CPU,
+    "eshkol-cpu": ["eshkol-fold-constants", "eshkol-dce", *TENSOR_TO_LINALG, *cpu.LOWER_CPU,
+                   "eshkol-to-llvm"],
 }
 
 DESCRIPTIONS = {
     "eshkol-optimize": "optimize the eshkol dialect (fold constants, remove dead code)",
-    "eshkol-cpu": "the CPU path: optimize, then lower to the LLVM dialect",
+    "eshkol-tensor-to-linalg": "fuse tensor chains; their kernels as linalg on tensors",
+    "eshkol-cpu-fuse": "kernels: fuse elementwise linalg.generic ops",
+    "eshkol-cpu-bufferize": "kernels: bufferize in place into the output buffer",
+    "eshkol-cpu-vectorize": "kernels: tile and vectorize for the host's SIMD width",
+    "eshkol-cpu-to-llvm": "kernels: lower to the LLVM dialect with C entries",
+    "eshkol-lower-cpu": "kernels: fuse, bufferize, vectorize, lower (the four stages)",
+    "eshkol-cpu": "the CPU path: optimize, fuse tensors, kernels, lower to the LLVM dialect",
 }

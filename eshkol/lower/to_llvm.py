@@ -27,6 +27,10 @@ from eshkol.syntax.diagnostics import EshkolError
 V = "!v"
 ENTRY_SYMBOL = "esk_entry"
 
+# Lowering rules for ops defined by other modules: op name → fn(FunctionLowering, op)
+# (eshkol.tensor_fused: lower/kernel_calls.py).
+EXTRA_OP_RULES: dict = {}
+
 
 def _c_name(library: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in library)
@@ -80,6 +84,7 @@ class ModuleState:
     func_names: dict[str, str] = field(default_factory=dict)  # func sym → print name
     library: str | None = None                                # compiling this library
     externs: dict[str, tuple[str, int]] = field(default_factory=dict)  # name → (library, slot)
+    passthrough: list[str] = field(default_factory=list)      # top-level LLVM ops, as text
 
     @property
     def globals_symbol(self) -> str:
@@ -340,6 +345,8 @@ class FunctionLowering:
     def lower_op(self, op) -> None:
         name = op.operation.name
         rule = getattr(self, "op_" + name.replace(".", "_"), None)
+        if rule is None and name in EXTRA_OP_RULES:  # rules kept by other modules
+            rule = functools.partial(EXTRA_OP_RULES[name], self)
         if rule is None:
             raise EshkolError(None, f"cannot lower operation {name} to LLVM")
         rule(op.operation)
@@ -592,6 +599,8 @@ class ModuleLowering:
                     st.funcs[sym] = f"esk_fn.{len(st.funcs)}"
                 if ops.ATTR_NAME in op.attributes:
                     st.func_names[sym] = _attr_str(op, ops.ATTR_NAME)
+            elif name.startswith("llvm."):  # already lowered (generated tensor kernels)
+                st.passthrough.append(str(op))
             else:
                 raise EshkolError(None, f"cannot lower top-level operation {name}")
         bodies = [FunctionLowering(st, f).lower() for f in fns]
@@ -622,6 +631,7 @@ class ModuleLowering:
         out.extend(self.declarations())
         out.extend(FAST_PATHS[f] for f in sorted(st.fast))
         out.extend(wrappers)
+        out.extend(st.passthrough)
         out.extend(bodies)
         out.append("}")
         return "\n".join(out)

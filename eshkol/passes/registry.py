@@ -13,7 +13,17 @@ from dataclasses import dataclass
 
 from mlir import ir
 
-from eshkol.passes import dce, fold_constants, lower_to_llvm
+from eshkol.passes import (
+    cpu_drop_schedule,
+    cpu_kernel_abi,
+    cpu_schedule,
+    dce,
+    expand_math,
+    fold_constants,
+    fuse_tensors,
+    lower_to_llvm,
+    tensor_to_linalg,
+)
 
 
 @dataclass(frozen=True)
@@ -31,5 +41,13 @@ PASSES: dict[str, PassInfo] = {
         PassInfo("eshkol-fold-constants", fold_constants.__doc__.splitlines()[0], fold_constants.run),
         PassInfo("eshkol-dce", dce.__doc__.splitlines()[0], dce.run),
         PassInfo("eshkol-to-llvm", lower_to_llvm.__doc__.splitlines()[0], lower_to_llvm.run),
+        # tensors on the CPU (issue #6): fusion in the dialect, kernels through linalg
+        PassInfo("eshkol-fuse-tensors", fuse_tensors.__doc__.splitlines()[0], fuse_tensors.run),
+        PassInfo("eshkol-tensor-kernels", tensor_to_linalg.__doc__.splitlines()[0], tensor_to_linalg.run),
+        PassInfo("eshkol-expand-math", expand_math.__doc__.splitlines()[0], expand_math.run),
+        PassInfo("eshkol-cpu-schedule", cpu_schedule.__doc__.splitlines()[0], cpu_schedule.run),
+        PassInfo("eshkol-cpu-drop-schedule", cpu_drop_schedule.__doc__.splitlines()[0],
+                 cpu_drop_schedule.run),
+        PassInfo("eshkol-cpu-kernel-abi", cpu_kernel_abi.__doc__.splitlines()[0], cpu_kernel_abi.run),
     ]
 }

@@ -600,6 +600,35 @@ int esk_tensor_arith(const char *loc, int op, int64_t argc, const esk_value *arg
 int esk_ad_arith(const char *loc, int op, int64_t argc, const esk_value *args, esk_value *out);
 /* The plain value under dual numbers / tape nodes (comparisons, printing); v itself otherwise. */
 esk_value esk_ad_primal(esk_value v);
+
+/* ---- generated kernels (kernels.c; made by the compiler's MLIR pipeline, eshkol/lower/cpu.py) */
+/* A kernel's C entry: elements [lo, hi) of flattened contiguous operands; ptrs holds the
+ * data pointers (output first), scalars the scalar operands, acc a reduction's result. */
+typedef void (*esk_kernel_fn)(int64_t lo, int64_t hi, void *const *ptrs, const double *scalars,
+                              void *acc);
+/* Run fn over [0, n), split across the kernel threads when large; a reduction (acc != NULL)
+ * writes one partial per part, acc_bytes apart, and *nparts says how many. */
+void esk_kernel_run(esk_kernel_fn fn, int64_t n, int64_t elem_bytes, int64_t narrays,
+                    void *const *ptrs, const double *scalars, void *acc, int64_t acc_bytes,
+                    int64_t *nparts);
+int esk_kernel_threads(void);  /* threads that kernels use (caller included) */
+/* A fused chain (eshkol.tensor_fused): its result, or the 'default' immediate when the
+ * operands are not what the kernels take (the caller then runs the unfused primitives). */
+esk_value esk_tensor_fused(const char *loc, int64_t argc, esk_value *argv, const char *kinds,
+                           int64_t root, esk_kernel_fn f64, esk_kernel_fn f32);
+/* AD interplay of tensor builtins: every tensor prim first checks esk_ad_any(argc, argv) and,
+ * when an argument is a dual number or tape node, returns esk_ad_tensor_prim(loc, "<eshkol
+ * name>", argc, argv) (ad.c re-dispatches on the primal values and records the derivative). */
+int esk_ad_any(int64_t argc, const esk_value *argv);
+esk_value esk_ad_tensor_prim(const char *loc, const char *name, int64_t argc, const esk_value *argv);
+/* tensor-apply when f returned an AD value for a plain element (f closes over one): redoes
+ * the whole application AD-aware.  (tensor-apply t f) or (tensor-apply f t). */
+esk_value esk_ad_tensor_apply(const char *loc, esk_value a, esk_value b);
+/* The error for a builtin that got an AD value it cannot differentiate through (esk_error_type
+ * reports type errors on AD values with it). */
+_Noreturn void esk_ad_not_differentiable(const char *loc, const char *who, esk_value got);
+/* Printer hook for dual numbers, "(dual p d)", and tape nodes, "#<ad-node>". */
+int esk_print_ad(esk_value v, FILE *out, int write);
 /* AD interplay of tensor builtins: every tensor prim first checks esk_ad_any(argc, argv) and,
  * when an argument is a dual number or tape node, returns esk_ad_tensor_prim(loc, "<eshkol
  * name>", argc, argv) (ad.c re-dispatches on the primal values and records the derivative). */

@@ -1,0 +1,208 @@
+/* Generated tensor kernels: the guard and dispatch of fused chains, and the threads that
+ * split a kernel's elements across cores.
+ *
+ * The kernels themselves are made by the compiler's MLIR pipeline (eshkol/lower/cpu.py); each
+ * has the entry  void K(int64_t lo, int64_t hi, void *const *ptrs, const double *scalars,
+ * void *acc)  working on elements [lo, hi) of flattened contiguous operands.
+ *
+ * Threads: a kernel over many elements is split into chunks run by a small pool of worker
+ * threads plus the caller (the pool starts on first use; ESHKOL_NUM_THREADS sets its size,
+ * default the number of online CPUs).  Workers only touch tensor data, never the collected
+ * heap, so they need not be registered with the collector: the caller keeps every operand
+ * alive on its stack until all chunks are done. */
+#include "eshkol_rt.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the pool ----------------------------------------------------------------------------- */
+
+#define MAX_THREADS 64
+#define MAX_CHUNKS 256
+
+typedef struct pool_job {
+  esk_kernel_fn fn;
+  int64_t n, nchunks;
+  void *const *ptrs;
+  const double *scalars;
+  char *acc;            /* partial results, one slot of acc_stride bytes per chunk */
+  int64_t acc_stride;
+  int64_t elem_bytes;
+  atomic_long next;     /* next chunk to take */
+  atomic_long done;     /* chunks finished */
+} pool_job;
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t pool_done_cv = PTHREAD_COND_INITIALIZER;
+static pool_job *pool_current;
+static long pool_generation;
+static int pool_threads = 0;   /* total, caller included; 0 = not started */
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void chunk_bounds(const pool_job *j, int64_t c, int64_t *lo, int64_t *hi) {
+  /* Chunk edges on multiples of 16 elements keep full vector tiles aligned alike. */
+  int64_t per = ((j->n + j->nchunks - 1) / j->nchunks + 15) & ~(int64_t)15;
+  *lo = c * per < j->n ? c * per : j->n;
+  *hi = (c + 1) * per < j->n ? (c + 1) * per : j->n;
+}
+
+static void run_chunks(pool_job *j) {
+  for (;;) {
+    long c = atomic_fetch_add(&j->next, 1);
+    if (c >= j->nchunks) return;
+    int64_t lo, hi;
+    chunk_bounds(j, c, &lo, &hi);  /* an empty chunk still runs: a reduction writes its identity */
+    j->fn(lo, hi, j->ptrs, j->scalars, j->acc ? j->acc + c * j->acc_stride : NULL);
+    atomic_fetch_add(&j->done, 1);
+  }
+}
+
+static void *pool_worker(void *arg) {
+  (void)arg;
+  long seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&pool_mu);
+    while (pool_generation == seen) pthread_cond_wait(&pool_cv, &pool_mu);
+    seen = pool_generation;
+    pool_job *j = pool_current;
+    pthread_mutex_unlock(&pool_mu);
+    if (j) {
+      run_chunks(j);
+      pthread_mutex_lock(&pool_mu);
+      pthread_cond_broadcast(&pool_done_cv);
+      pthread_mutex_unlock(&pool_mu);
+    }
+  }
+  return NULL;
+}
+
+static void pool_start(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  const char *env = getenv("ESHKOL_NUM_THREADS");
+  if (env && atoi(env) > 0) n = atoi(env);
+  if (n < 1) n = 1;
+  if (n > MAX_THREADS) n = MAX_THREADS;
+  pool_threads = (int)n;
+  for (int i = 1; i < pool_threads; i++) {
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 1 << 20);
+    if (pthread_create(&t, &a, pool_worker, NULL) != 0) pool_threads = i;
+    pthread_attr_destroy(&a);
+    if (pool_threads == i) break;
+  }
+}
+
+int esk_kernel_threads(void) {
+  pthread_once(&pool_once, pool_start);
+  return pool_threads;
+}
+
+/* Work below this many bytes touched runs on the calling thread alone (waking a worker costs
+ * a few microseconds). */
+#define PARALLEL_MIN_BYTES (1 << 20)
+
+void esk_kernel_run(esk_kernel_fn fn, int64_t n, int64_t elem_bytes, int64_t narrays,
+                    void *const *ptrs, const double *scalars, void *acc, int64_t acc_bytes,
+                    int64_t *nparts) {
+  int threads = esk_kernel_threads();
+  if (threads <= 1 || n * elem_bytes * (narrays > 0 ? narrays : 1) < PARALLEL_MIN_BYTES) {
+    fn(0, n, ptrs, scalars, acc);
+    if (nparts) *nparts = 1;
+    return;
+  }
+  pool_job j;
+  memset(&j, 0, sizeof j);
+  j.fn = fn;
+  j.n = n;
+  j.nchunks = acc ? (threads < MAX_CHUNKS ? threads : MAX_CHUNKS) : 4 * threads;
+  j.ptrs = ptrs;
+  j.scalars = scalars;
+  j.acc = acc;
+  j.acc_stride = acc_bytes;
+  j.elem_bytes = elem_bytes;
+  atomic_init(&j.next, 0);
+  atomic_init(&j.done, 0);
+  pthread_mutex_lock(&pool_mu);
+  pool_current = &j;
+  pool_generation++;
+  pthread_cond_broadcast(&pool_cv);
+  pthread_mutex_unlock(&pool_mu);
+  run_chunks(&j);
+  pthread_mutex_lock(&pool_mu);
+  while (atomic_load(&j.done) < j.nchunks) pthread_cond_wait(&pool_done_cv, &pool_mu);
+  pool_current = NULL;
+  pthread_mutex_unlock(&pool_mu);
+  if (nparts) *nparts = j.nchunks;
+}
+
+/* ---- fused chains -------------------------------------------------------------------------- */
+
+static int number_value(esk_value v, double *out) {
+  if (v.tag == ESK_T_FLONUM) { *out = esk_flonum_value(v); return 1; }
+  if (v.tag == ESK_T_FIXNUM) { *out = (double)v.payload; return 1; }
+  return 0;
+}
+
+#define MAX_OPERANDS 64
+
+esk_value esk_tensor_fused(const char *loc, int64_t argc, esk_value *argv, const char *kinds,
+                           int64_t root, esk_kernel_fn f64, esk_kernel_fn f32) {
+  (void)loc;
+  const esk_value decline = {ESK_T_DEFAULT, 0};
+  if (argc > MAX_OPERANDS) return decline;
+  for (int64_t i = 0; i < argc; i++) /* GPU operands: the chain's GPU kernel (cuda_tensor.c) */
+    if (esk_is_cuda_tensor(argv[i])) return esk_cuda_fused(loc, argc, argv, kinds, root, (const void *)f64);
+  const esk_tensor *shape = NULL;
+  void *ptrs[MAX_OPERANDS + 1];
+  double scalars[MAX_OPERANDS];
+  int np = root == 0 ? 1 : 0, ns = 0;
+  for (int64_t i = 0; i < argc; i++) {
+    if (kinds[i] == 's') {
+      if (!number_value(argv[i], &scalars[ns++])) return decline;
+      continue;
+    }
+    if (argv[i].tag != ESK_T_TENSOR) return decline;
+    const esk_tensor *t = esk_ptr(argv[i]);
+    if (t->device != ESK_DEV_HOST || (t->dtype != ESK_DT_F64 && t->dtype != ESK_DT_F32) ||
+        !esk_tensor_is_contiguous(t))
+      return decline;
+    if (shape == NULL) {
+      shape = t;
+    } else {
+      if (t->dtype != shape->dtype || t->rank != shape->rank) return decline;
+      for (int64_t d = 0; d < t->rank; d++)
+        if (t->dims[d] != shape->dims[d]) return decline;
+    }
+    ptrs[np++] = esk_tensor_data(t);
+  }
+  /* Empty tensors take the unfused path (a reduction of nothing has its own rules). */
+  if (shape == NULL || shape->size == 0) return decline;
+  int f32_kernel = shape->dtype == ESK_DT_F32;
+  esk_kernel_fn fn = f32_kernel ? f32 : f64;
+  int64_t eb = f32_kernel ? 4 : 8;
+  if (root == 0) {
+    esk_tensor *out = esk_tensor_new(shape->dtype, shape->rank, shape->dims);
+    ptrs[0] = esk_tensor_data(out);
+    esk_kernel_run(fn, shape->size, eb, np, ptrs, scalars, NULL, 0, NULL);
+    return esk_tensor_value(out);
+  }
+  /* Reductions: one partial per chunk, combined in chunk order (deterministic). */
+  union { double d; float f; char pad[64]; } parts[MAX_CHUNKS];
+  int64_t nparts = 1;
+  esk_kernel_run(fn, shape->size, eb, np, ptrs, scalars, parts, sizeof parts[0], &nparts);
+  double r = f32_kernel ? parts[0].f : parts[0].d;
+  for (int64_t c = 1; c < nparts; c++) {
+    double x = f32_kernel ? parts[c].f : parts[c].d;
+    if (root == 1) r += x;
+    else if (root == 2) r = (x > r || r != r) ? x : r;
+    else r = (x < r || r != r) ? x : r;
+  }
+  return esk_flonum(r);
+}
