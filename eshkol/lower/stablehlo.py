@@ -218,9 +218,11 @@ class Emitter:
         z = self.constant(init, scalar)
         out_shape = tuple(d for i, d in enumerate(v.type.shape) if i not in dims)
         ind = self.indent
-        region = (f"{{\n{ind}  ^bb0(%a: {scalar}, %b: {scalar}):\n"
-                  f'{ind}    %r = "stablehlo.{body}"(%a, %b) : ({scalar}, {scalar}) -> {scalar}\n'
-                  f'{ind}    "stablehlo.return"(%r) : ({scalar}) -> ()\n{ind}}}')
+        # Names in a region share the function's namespace: fresh ones, not %a/%b.
+        a, b, r = self.fresh(), self.fresh(), self.fresh()
+        region = (f"{{\n{ind}  ^bb0({a}: {scalar}, {b}: {scalar}):\n"
+                  f'{ind}    {r} = "stablehlo.{body}"({a}, {b}) : ({scalar}, {scalar}) -> {scalar}\n'
+                  f'{ind}    "stablehlo.return"({r}) : ({scalar}) -> ()\n{ind}}}')
         d = ", ".join(str(i) for i in dims)
         return self.op("reduce", [v, z], v.type.with_shape(out_shape).with_dtype(dtype),
                        f"dimensions = array<i64{': ' + d if d else ''}>", region=region)

@@ -386,7 +386,7 @@ def _transpose(em: Emitter, args: list, loc: Loc) -> Val:
 @stablehlo("reshape", "tensor-reshape")
 def _reshape(em: Emitter, args: list, loc: Loc) -> Val:
     x = tensor_arg(em, args[0], loc, "reshape")
-    rest = list(args[1][0] if len(args) == 2 and isinstance(args[1], tuple) else args[1:])
+    rest = list(args[1] if len(args) == 2 and isinstance(args[1], tuple) else args[1:])
     dims = [static_int(a, loc, "reshape", "dimension") for a in rest]
     if dims.count(-1) == 1:
         known = math.prod(d for d in dims if d != -1)
