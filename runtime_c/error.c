@@ -93,6 +93,7 @@ _Noreturn void esk_error(const char *loc, const char *message, int64_t nirritant
 
 _Noreturn void esk_error_type(const char *loc, const char *who, const char *expected,
                               esk_value got) {
+  if (got.tag == ESK_T_DUAL || got.tag == ESK_T_ADNODE) esk_ad_not_differentiable(loc, who, got);
   char *text = NULL;
   size_t size = 0;
   FILE *f = open_memstream(&text, &size);

@@ -105,6 +105,11 @@ static int ext_arith(const char *loc, int op, int64_t argc, const esk_value *arg
     }                                                                                    \
   } while (0)
 
+/* Predicates see the primal of a dual number or tape node (a number under differentiation). */
+#define IS_AD(v) ((v).tag == ESK_T_DUAL || (v).tag == ESK_T_ADNODE)
+#define AD_PRIMAL(v) \
+  do { if (IS_AD(v)) (v) = esk_ad_primal(v); } while (0)
+
 static inline void need_num(const char *loc, const char *who, esk_value v) {
   if (!is_num(v)) esk_error_type(loc, who, "number", v);
 }
@@ -501,9 +506,11 @@ static esk_value min_max(const char *loc, const char *who, esk_value a, esk_valu
   return r;
 }
 esk_value esk_prim_min2(const char *loc, esk_value a, esk_value b) {
+  EXT2(ESK_OP_MIN, a, b);
   return min_max(loc, "min", a, b, -1);
 }
 esk_value esk_prim_max2(const char *loc, esk_value a, esk_value b) {
+  EXT2(ESK_OP_MAX, a, b);
   return min_max(loc, "max", a, b, 1);
 }
 
@@ -603,11 +610,13 @@ esk_value esk_prim_lcm2(const char *loc, esk_value a, esk_value b) {
 /* ---- exactness, parts, rounding ------------------------------------------------------------ */
 
 esk_value esk_prim_exact_to_inexact(const char *loc, esk_value a) {
+  if (IS_AD(a)) return esk_ad_tensor_prim(loc, "exact->inexact", 1, &a);
   need_num(loc, "exact->inexact", a);
   return a.tag == FLO ? a : esk_flonum(to_d(a));
 }
 
 esk_value esk_prim_inexact_to_exact(const char *loc, esk_value a) {
+  if (IS_AD(a)) return esk_ad_tensor_prim(loc, "inexact->exact", 1, &a);
   need_num(loc, "inexact->exact", a);
   if (a.tag != FLO) return a;
   double d = esk_flonum_value(a);
@@ -1008,54 +1017,67 @@ int esk_looks_like_number(const char *s, int64_t len) {
 /* ---- predicates ---------------------------------------------------------------------------- */
 
 esk_value esk_prim_is_number(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   (void)loc;
   return esk_bool(is_num(a));
 }
 esk_value esk_prim_is_real(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   (void)loc;
   return esk_bool(is_num(a));
 }
 esk_value esk_prim_is_rational(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   (void)loc;
   return esk_bool(is_exact(a) || (a.tag == FLO && isfinite(esk_flonum_value(a))));
 }
 esk_value esk_prim_is_integer(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   (void)loc;
   return esk_bool(is_int(a));
 }
 esk_value esk_prim_is_exact_integer(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   (void)loc;
   return esk_bool(is_exact_int(a));
 }
 esk_value esk_prim_is_exact(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   need_num(loc, "exact?", a);
   return esk_bool(is_exact(a));
 }
 esk_value esk_prim_is_inexact(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   need_num(loc, "inexact?", a);
   return esk_bool(a.tag == FLO);
 }
 esk_value esk_prim_is_nan(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   need_num(loc, "nan?", a);
   return esk_bool(a.tag == FLO && isnan(esk_flonum_value(a)));
 }
 esk_value esk_prim_is_infinite(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   need_num(loc, "infinite?", a);
   return esk_bool(a.tag == FLO && isinf(esk_flonum_value(a)));
 }
 esk_value esk_prim_is_finite(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   need_num(loc, "finite?", a);
   return esk_bool(a.tag != FLO || isfinite(esk_flonum_value(a)));
 }
 esk_value esk_prim_is_zero(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   need_num(loc, "zero?", a);
   return esk_bool(a.tag == FLO ? esk_flonum_value(a) == 0 : sign_of(a) == 0);
 }
 esk_value esk_prim_is_positive(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   need_num(loc, "positive?", a);
   return esk_bool(sign_of(a) > 0);
 }
 esk_value esk_prim_is_negative(const char *loc, esk_value a) {
+  AD_PRIMAL(a);
   need_num(loc, "negative?", a);
   return esk_bool(sign_of(a) < 0);
 }

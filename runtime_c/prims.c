@@ -52,12 +52,14 @@ esk_value esk_prim_cons(const char *loc, esk_value a, esk_value b) {
 }
 
 esk_value esk_prim_car(const char *loc, esk_value a) {
+  if (a.tag == ESK_T_DUAL || a.tag == ESK_T_ADNODE) return esk_ad_tensor_prim(loc, "car", 1, &a);
   if (a.tag == ESK_T_TENSOR) return esk_tensor_car(loc, a); /* v1.x: element 0 */
   if (a.tag != ESK_T_PAIR) esk_error_type(loc, "car", "pair", a);
   return PAIR(a)->car;
 }
 
 esk_value esk_prim_cdr(const char *loc, esk_value a) {
+  if (a.tag == ESK_T_DUAL || a.tag == ESK_T_ADNODE) return esk_ad_tensor_prim(loc, "cdr", 1, &a);
   if (a.tag == ESK_T_TENSOR) return esk_tensor_cdr(loc, a); /* v1.x: the rest, fresh */
   if (a.tag != ESK_T_PAIR) esk_error_type(loc, "cdr", "pair", a);
   return PAIR(a)->cdr;
@@ -486,6 +488,10 @@ esk_value esk_prim_make_vector(const char *loc, int64_t argc, esk_value *argv) {
 }
 
 esk_value esk_prim_vector_ref(const char *loc, esk_value v, esk_value k) {
+  if (v.tag == ESK_T_DUAL || v.tag == ESK_T_ADNODE) { /* a tensor under differentiation */
+    esk_value a[2] = {v, k};
+    return esk_ad_tensor_prim(loc, "vector-ref", 2, a);
+  }
   if (v.tag == ESK_T_TENSOR) return esk_tensor_vector_ref(loc, "vector-ref", v, k);
   esk_vector *vec = need_vector(loc, "vector-ref", v);
   return vec->items[vector_index(loc, "vector-ref", vec, k)];
@@ -500,6 +506,7 @@ esk_value esk_prim_vector_set(const char *loc, int64_t argc, esk_value *argv) {
 }
 
 esk_value esk_prim_vector_length(const char *loc, esk_value v) {
+  if (v.tag == ESK_T_DUAL || v.tag == ESK_T_ADNODE) return esk_ad_tensor_prim(loc, "vector-length", 1, &v);
   if (v.tag == ESK_T_TENSOR) return esk_fixnum(((esk_tensor *)esk_ptr(v))->size); /* v1.x: total */
   return esk_fixnum(need_vector(loc, "vector-length", v)->len);
 }

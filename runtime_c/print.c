@@ -278,6 +278,8 @@ static void print(esk_value v, FILE *out, int write) {
     }
     case ESK_T_RECORD: if (!esk_print_record(v, out, write)) fputs("#<record>", out); break;
     case ESK_T_TENSOR: if (!esk_print_tensor(v, out, write)) fputs("#<tensor>", out); break;
+    case ESK_T_DUAL:
+    case ESK_T_ADNODE: esk_print_ad(v, out, write); break;
     case ESK_T_PROMISE: fputs("#<promise>", out); break;
     case ESK_T_ERROR: fputs("#<condition>", out); break;
     case ESK_T_PORT: fputs("#<port>", out); break;

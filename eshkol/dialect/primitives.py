@@ -354,5 +354,6 @@ prim("printf", "printf", 1, None)
 # Per-target rules (stablehlo, linalg, gpu, jvp, vjp) live in Primitive.rules, filled in by
 # the module implementing that target through `rule()`.
 from eshkol.dialect import prims_tensor  # noqa: E402,F401
+from eshkol.dialect import prims_ad  # noqa: E402,F401
 from eshkol.dialect import prims_compat  # noqa: E402,F401
 from eshkol.dialect import prims_xla  # noqa: E402,F401

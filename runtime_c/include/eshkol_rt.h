@@ -629,11 +629,6 @@ esk_value esk_ad_tensor_apply(const char *loc, esk_value a, esk_value b);
 _Noreturn void esk_ad_not_differentiable(const char *loc, const char *who, esk_value got);
 /* Printer hook for dual numbers, "(dual p d)", and tape nodes, "#<ad-node>". */
 int esk_print_ad(esk_value v, FILE *out, int write);
-/* AD interplay of tensor builtins: every tensor prim first checks esk_ad_any(argc, argv) and,
- * when an argument is a dual number or tape node, returns esk_ad_tensor_prim(loc, "<eshkol
- * name>", argc, argv) (ad.c re-dispatches on the primal values and records the derivative). */
-int esk_ad_any(int64_t argc, const esk_value *argv);
-esk_value esk_ad_tensor_prim(const char *loc, const char *name, int64_t argc, const esk_value *argv);
 
 /* ---- tensor helpers shared by tensor*.c, tensor_linalg.c, ad.c and the device shims -------- */
 /* Zero-filled fresh contiguous host tensor. */
