@@ -90,6 +90,12 @@ class Library:
     deps: tuple[Library, ...] = ()
     source: Path | None = None
     visible: dict = field(default_factory=dict, compare=False, hash=False)
+    uses: tuple[str, ...] = ()  # names of the libraries its code refers to
+
+    def used_deps(self) -> list[Library]:
+        """The imported libraries its code uses: only these are built and loaded with it (a
+        user module imports the whole implicit stdlib but uses a few of its modules)."""
+        return [d for d in self.deps if d.name in self.uses]
 
     def imports(self) -> dict[str, tuple[str, int]]:
         return {n: (self.name, i) if isinstance(i, int) else (i[0], i[1])
@@ -98,7 +104,7 @@ class Library:
     def ensure_built(self) -> None:
         """Compile the library (and what it imports) unless the cache has it: only programs
         that use a library pay for compiling it, once."""
-        for d in self.deps:
+        for d in self.used_deps():
             d.ensure_built()
         if not (self.shared.exists() and self.obj.exists()):
             assert self.source is not None
@@ -144,7 +150,9 @@ def library(name: str, path: Path | None = None, loading: tuple[str, ...] = ()) 
     table = folder / f"{base}.json"
     if not table.exists():
         _write_exports(lib, text, str(src), table)
-    lib = Library(lib_name, key, lib.shared, lib.obj, json.loads(table.read_text()), deps, src, visible)
+    data = json.loads(table.read_text())
+    lib = Library(lib_name, key, lib.shared, lib.obj, data["exports"], deps, src, visible,
+                  tuple(data["uses"]))
     if memo is not None:
         _LIBRARIES[memo] = lib
     return lib
@@ -165,8 +173,9 @@ def _write_exports(lib: Library, text: str, file: str, table: Path) -> None:
     # Names starting with % are the library's own helpers, not exported. Slots follow the
     # order of Program.globals, which is also the order the lowering numbers them in.
     exports = export_table(forms, program.globals, lib.visible)
+    uses = sorted({name for name, _ in program.imports.values()})
     tmp = Path(f"{table}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(exports))
+    tmp.write_text(json.dumps({"exports": exports, "uses": uses}))
     os.replace(tmp, table)
 
 
@@ -287,7 +296,7 @@ def _needed(libs: list[Library], used: set[str]) -> list[Library]:
     def mark(lib: Library) -> None:
         if lib.key not in keep:
             keep.add(lib.key)
-            for d in lib.deps:
+            for d in lib.used_deps():
                 mark(d)
 
     for lib in libs:
