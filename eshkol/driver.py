@@ -285,6 +285,11 @@ def llvm_module(text: str, file: str, options: Options, libs: list[Library],
     needed = _needed(libs, {lib for lib, _ in program.imports.values()})
     for lib in needed:
         lib.ensure_built()
+    from eshkol.lower import kernel_library
+
+    with ctx:
+        if kernel_library.uses_tensors(module):  # build the runtime's kernels once
+            kernel_library.ensure_built()
     return ctx, module, needed
 
 
@@ -357,7 +362,10 @@ def build_program(path: str, out: str, options: Options) -> None:
         main = ir.Module.parse(MAIN)  # keep alive while its ops move
         for op in list(main.body.operations)[1:]:  # skip the esk_entry declaration
             module.body.append(op)
-        build_executable(str(module), Path(out), options.opt_level, [lib.obj for lib in needed])
+        from eshkol.runtime.kernel_cache import object_path
+
+        kernels = [object_path()] if object_path().exists() else []  # its constructor registers
+        build_executable(str(module), Path(out), options.opt_level, [lib.obj for lib in needed] + kernels)
 
 
 def translate(path: str, target: str, options: Options) -> str:

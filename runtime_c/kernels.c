@@ -12,6 +12,7 @@
  * alive on its stack until all chunks are done. */
 #include "eshkol_rt.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -186,6 +187,7 @@ esk_value esk_tensor_fused(const char *loc, int64_t argc, esk_value *argv, const
   if (shape == NULL || shape->size == 0) return decline;
   int f32_kernel = shape->dtype == ESK_DT_F32;
   esk_kernel_fn fn = f32_kernel ? f32 : f64;
+  if (fn == NULL) return decline;  /* e.g. f32 reductions: the runtime reduces those in double */
   int64_t eb = f32_kernel ? 4 : 8;
   if (root == 0) {
     esk_tensor *out = esk_tensor_new(shape->dtype, shape->rank, shape->dims);
@@ -201,8 +203,86 @@ esk_value esk_tensor_fused(const char *loc, int64_t argc, esk_value *argv, const
   for (int64_t c = 1; c < nparts; c++) {
     double x = f32_kernel ? parts[c].f : parts[c].d;
     if (root == 1) r += x;
-    else if (root == 2) r = (x > r || r != r) ? x : r;
-    else r = (x < r || r != r) ? x : r;
+    else if (x != x || r != r) r = NAN;   /* max/min propagate NaN, as tensor-max does */
+    else if (root == 2) r = x > r ? x : r;
+    else r = x < r ? x : r;
   }
   return esk_flonum(r);
+}
+
+/* ---- the kernel library (eshkol/lower/kernel_library.py) -----------------------------------
+ * Registered by the library's constructor when it is loaded; until then (or for what it does
+ * not cover) the hooks below return 0 and the caller runs its own C loops. */
+
+enum { KL_FORMS = 3, KL_DTYPES = 2, KL_REDUCE = 3 };
+static esk_kernel_fn kl_elementwise[ESK_OP_COUNT][KL_FORMS][KL_DTYPES];
+static esk_kernel_fn kl_reduce[KL_REDUCE][KL_DTYPES];
+
+static const struct { const char *name; int op; } kl_ops[] = {
+  {"add", ESK_OP_ADD}, {"sub", ESK_OP_SUB}, {"mul", ESK_OP_MUL}, {"div", ESK_OP_DIV},
+  {"neg", ESK_OP_NEG}, {"exp", ESK_OP_EXP}, {"log", ESK_OP_LOG}, {"sqrt", ESK_OP_SQRT},
+  {"abs", ESK_OP_ABS}, {"square", ESK_OP_SQUARE},
+};
+static const char *const kl_reductions[KL_REDUCE] = {"sum", "max", "min"};
+
+void esk_register_kernel(const char *name, int form, int dtype, esk_kernel_fn fn) {
+  if (form < 0 || form >= KL_FORMS || dtype < 0 || dtype >= KL_DTYPES) return;
+  for (size_t i = 0; i < sizeof kl_ops / sizeof kl_ops[0]; i++)
+    if (strcmp(kl_ops[i].name, name) == 0) { kl_elementwise[kl_ops[i].op][form][dtype] = fn; return; }
+  for (int i = 0; i < KL_REDUCE; i++)
+    if (strcmp(kl_reductions[i], name) == 0 && form == 0) { kl_reduce[i][dtype] = fn; return; }
+}
+
+/* Below this many elements the caller's own loop is as fast. */
+#define KL_MIN_ELEMENTS 64
+
+int esk_kernel_elementwise(int op, int dtype, int64_t n, void *out, const void *a, int64_t sa,
+                           const void *b, int64_t sb) {
+  if (op < 0 || op >= ESK_OP_COUNT || (dtype != ESK_DT_F64 && dtype != ESK_DT_F32) ||
+      n < KL_MIN_ELEMENTS)
+    return 0;
+  int form;
+  void *ptrs[3] = {out, (void *)a, (void *)b};
+  double sc[1];
+  int64_t narrays = 2;
+  if (b == NULL) {               /* unary */
+    if (sa != 1) return 0;
+    form = 0;
+  } else if (sa == 1 && sb == 1) {
+    form = 0;
+    narrays = 3;
+  } else if (sa == 1 && sb == 0) {
+    form = 1;
+    sc[0] = dtype == ESK_DT_F64 ? *(const double *)b : *(const float *)b;
+  } else if (sa == 0 && sb == 1) {
+    form = 2;
+    sc[0] = dtype == ESK_DT_F64 ? *(const double *)a : *(const float *)a;
+    ptrs[1] = (void *)b;
+  } else {
+    return 0;
+  }
+  esk_kernel_fn fn = kl_elementwise[op][form][dtype];
+  if (fn == NULL) return 0;
+  esk_kernel_run(fn, n, dtype == ESK_DT_F64 ? 8 : 4, narrays, ptrs, sc, NULL, 0, NULL);
+  return 1;
+}
+
+int esk_kernel_reduce(int kind, int dtype, int64_t n, const void *a, double *out) {
+  if (kind < 0 || kind >= KL_REDUCE || dtype != ESK_DT_F64 || n < KL_MIN_ELEMENTS) return 0;
+  esk_kernel_fn fn = kl_reduce[kind][dtype];
+  if (fn == NULL) return 0;
+  void *ptrs[1] = {(void *)a};
+  union { double d; char pad[64]; } parts[MAX_CHUNKS];
+  int64_t nparts = 1;
+  esk_kernel_run(fn, n, 8, 1, ptrs, NULL, parts, sizeof parts[0], &nparts);
+  double r = parts[0].d;
+  for (int64_t c = 1; c < nparts; c++) {
+    double x = parts[c].d;
+    if (kind == 0) r += x;
+    else if (x != x || r != r) r = NAN;
+    else if (kind == 1) r = x > r ? x : r;
+    else r = x < r ? x : r;
+  }
+  *out = r;
+  return 1;
 }

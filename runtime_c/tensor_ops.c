@@ -229,6 +229,8 @@ static int64_t apply1_i(int op, int64_t x) {
 
 static void bin_f64(int op, int64_t n, double *o, int64_t so, const double *a, int64_t sa,
                     const double *b, int64_t sb) {
+  /* Contiguous/scalar operands: the generated kernel library when loaded (kernels.c). */
+  if (so == 1 && esk_kernel_elementwise(op, ESK_DT_F64, n, o, a, sa, b, sb)) return;
   switch (op) {
     case ESK_OP_ADD: BIN_LOOPS(x + y); break;
     case ESK_OP_SUB: BIN_LOOPS(x - y); break;
@@ -252,6 +254,7 @@ static void bin_f64(int op, int64_t n, double *o, int64_t so, const double *a, i
   } while (0)
 
 static void un_f64(int op, int64_t n, double *o, int64_t so, const double *a, int64_t sa) {
+  if (so == 1 && esk_kernel_elementwise(op, ESK_DT_F64, n, o, a, sa, NULL, 0)) return;
   switch (op) {
     case ESK_OP_NEG: UN_LOOPS(-x); break;
     case ESK_OP_ABS: UN_LOOPS(fabs(x)); break;

@@ -81,6 +81,10 @@ static int64_t row_arg(const double *a, int64_t n, int64_t stride, int want_max)
 }
 
 static double row_reduce_d(int kind, const double *a, int64_t n) {
+  double r;  /* the generated kernel library when loaded (kernels.c): kinds 0 sum, 1 max, 2 min */
+  if ((kind == R_SUM || kind == R_MAX || kind == R_MIN) &&
+      esk_kernel_reduce(kind == R_SUM ? 0 : kind == R_MAX ? 1 : 2, ESK_DT_F64, n, a, &r))
+    return r;
   switch (kind) {
     case R_SUM: return esk_t_pairwise_sum(a, n);
     case R_MEAN: return esk_t_pairwise_sum(a, n) / (double)n;

@@ -48,11 +48,12 @@ ELEMENTWISE: dict[str, tuple[int, str]] = {
 }
 
 # Whole-tensor reductions (called with the tensor alone): name → (identity, combine).
-# maxnumf/minnumf skip NaN like C's fmax/fmin.
+# maximumf/minimumf propagate NaN, as the runtime's tensor-max/tensor-min do (and numpy).
+# Only f64 kernels are used for reductions: the runtime reduces f32 tensors in double.
 REDUCE: dict[str, tuple[str, str]] = {
     "tensor-sum": ("0.0", "arith.addf {0}, {1} : {T}"),
-    "tensor-max": ("0xFFF0000000000000", "arith.maxnumf {0}, {1} : {T}"),
-    "tensor-min": ("0x7FF0000000000000", "arith.minnumf {0}, {1} : {T}"),
+    "tensor-max": ("0xFFF0000000000000", "arith.maximumf {0}, {1} : {T}"),
+    "tensor-min": ("0x7FF0000000000000", "arith.minimumf {0}, {1} : {T}"),
 }
 
 DTYPES = ("f64", "f32")
@@ -228,6 +229,8 @@ def kernels_text(kernels: list[tuple[str, str, str]]) -> str:
     for name, expr, kinds in kernels:
         e = parse_expr(expr)
         for dt in DTYPES:
+            if dt == "f32" and is_reduction(e):
+                continue  # the runtime reduces f32 tensors in double: f64 kernels only
             funcs.append(kernel_func(e, kinds, dt, f"{name}_{dt}"))
     return MAPS + f"module {{\nmodule @{KERNELS_MODULE} {{\n" + "\n".join(funcs) + "\n}\n}\n"
 

@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from eshkol.runtime.kernel_cache import load_kernel_library
 from eshkol.runtime.toolchain import runtime_dir, runtime_shared, tool
 
 ENTRY = "esk_entry"
@@ -18,6 +19,7 @@ ENTRY = "esk_entry"
 def _runtime() -> ctypes.CDLL:
     # RTLD_GLOBAL: JIT code and cached objects resolve runtime symbols against this copy.
     rt = ctypes.CDLL(str(runtime_shared()), mode=ctypes.RTLD_GLOBAL)
+    load_kernel_library()  # generated tensor kernels, once built (lower/kernel_library.py)
     rt.esk_run.restype = ctypes.c_int
     rt.esk_run.argtypes = [ctypes.c_void_p]
     rt.esk_init.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]

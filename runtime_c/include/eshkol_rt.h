@@ -616,6 +616,14 @@ int esk_kernel_threads(void);  /* threads that kernels use (caller included) */
  * operands are not what the kernels take (the caller then runs the unfused primitives). */
 esk_value esk_tensor_fused(const char *loc, int64_t argc, esk_value *argv, const char *kinds,
                            int64_t root, esk_kernel_fn f64, esk_kernel_fn f32);
+/* Hooks into the kernel library (generated kernels registered at load time): run op (ESK_OP_*)
+ * over n elements of dtype into contiguous out; a and b are contiguous (stride 1) or one
+ * scalar (stride 0); b is NULL for unary ops.  kind: 0 sum, 1 max, 2 min of n contiguous
+ * elements.  Each returns 1 when it did the work, 0 when the caller must (no such kernel). */
+int esk_kernel_elementwise(int op, int dtype, int64_t n, void *out, const void *a, int64_t sa,
+                           const void *b, int64_t sb);
+int esk_kernel_reduce(int kind, int dtype, int64_t n, const void *a, double *out);
+void esk_register_kernel(const char *name, int form, int dtype, esk_kernel_fn fn);
 /* AD interplay of tensor builtins: every tensor prim first checks esk_ad_any(argc, argv) and,
  * when an argument is a dual number or tape node, returns esk_ad_tensor_prim(loc, "<eshkol
  * name>", argc, argv) (ad.c re-dispatches on the primal values and records the derivative). */
