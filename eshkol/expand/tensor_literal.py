@@ -42,7 +42,10 @@ def _shape(s: Syntax, depth: int) -> tuple[int, ...]:
         return (len(items),)
     if not all(rows):
         bad = items[rows.index(False) if rows[0] else rows.index(True)]
-        raise EshkolError(bad.loc, "tensor literal: ragged nesting (rows mixed with elements)")
+        hint = ""
+        if isinstance(bad.e, SList) and bad.e.items:  # a call among rows: say how to write a row
+            hint = "; a list starting with an identifier is an expression, write a row as #(...)"
+        raise EshkolError(bad.loc, f"tensor literal: ragged nesting (rows mixed with elements){hint}")
     first = _shape(items[0], depth + 1)
     for x in items[1:]:
         sh = _shape(x, depth + 1)
