@@ -124,3 +124,12 @@ prim("tensor-inverse", "inv", 1, kind="linalg")
 prim("solve", "solve", 2, kind="linalg")
 prim("tensor-solve", "solve", 2, kind="linalg")
 prim("linear-solve", "solve", 2, kind="linalg")
+
+# ---- linear algebra and extended ops (tensor_linalg.c, tensor_einsum.c, tensor_decomp.c) -------
+prim("batch-matmul", "matmul", 2, kind="matmul")            # v1.x: matmul broadcasts batches
+prim("einsum", "einsum", 2, None, kind="contract")          # (einsum "ij,jk->ik" A B ...)
+prim("tensor-cholesky", "tensor_cholesky", 1, kind="linalg")
+prim("tensor-qr", "tensor_qr", 1, kind="linalg")            # -> (Q R), reduced
+prim("tensor-lstsq", "tensor_lstsq", 2, kind="linalg")
+prim("tensor-svd", "tensor_svd", 1, kind="linalg")          # -> (U S V), A = U diag(S) V^T
+prim("tensor-eig", "tensor_eig", 1, kind="linalg")          # symmetric: -> (w V), ascending

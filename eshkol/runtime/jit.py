@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from eshkol.runtime.blas import configure_blas_env
 from eshkol.runtime.kernel_cache import load_kernel_library
 from eshkol.runtime.toolchain import runtime_dir, runtime_shared, tool
 
@@ -17,6 +18,7 @@ ENTRY = "esk_entry"
 
 
 def _runtime() -> ctypes.CDLL:
+    configure_blas_env()  # before the runtime's first matrix product reads it
     # RTLD_GLOBAL: JIT code and cached objects resolve runtime symbols against this copy.
     rt = ctypes.CDLL(str(runtime_shared()), mode=ctypes.RTLD_GLOBAL)
     load_kernel_library()  # generated tensor kernels, once built (lower/kernel_library.py)
