@@ -31,7 +31,7 @@ typedef struct pool_job {
   const double *scalars;
   char *acc;            /* partial results, one slot of acc_stride bytes per chunk */
   int64_t acc_stride;
-  int64_t elem_bytes;
+  int64_t align;        /* chunk edges on multiples of this many elements */
   atomic_long next;     /* next chunk to take */
   atomic_long done;     /* chunks finished */
 } pool_job;
@@ -45,8 +45,8 @@ static int pool_threads = 0;   /* total, caller included; 0 = not started */
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
 static void chunk_bounds(const pool_job *j, int64_t c, int64_t *lo, int64_t *hi) {
-  /* Chunk edges on multiples of 16 elements keep full vector tiles aligned alike. */
-  int64_t per = ((j->n + j->nchunks - 1) / j->nchunks + 15) & ~(int64_t)15;
+  int64_t per = (j->n + j->nchunks - 1) / j->nchunks;
+  per = (per + j->align - 1) / j->align * j->align;
   *lo = c * per < j->n ? c * per : j->n;
   *hi = (c + 1) * per < j->n ? (c + 1) * per : j->n;
 }
@@ -109,25 +109,18 @@ int esk_kernel_threads(void) {
  * a few microseconds). */
 #define PARALLEL_MIN_BYTES (1 << 20)
 
-void esk_kernel_run(esk_kernel_fn fn, int64_t n, int64_t elem_bytes, int64_t narrays,
-                    void *const *ptrs, const double *scalars, void *acc, int64_t acc_bytes,
-                    int64_t *nparts) {
-  int threads = esk_kernel_threads();
-  if (threads <= 1 || n * elem_bytes * (narrays > 0 ? narrays : 1) < PARALLEL_MIN_BYTES) {
-    fn(0, n, ptrs, scalars, acc);
-    if (nparts) *nparts = 1;
-    return;
-  }
+static void run_parallel(esk_kernel_fn fn, int64_t n, int64_t align, int64_t nchunks,
+                         void *const *ptrs, const double *scalars, void *acc, int64_t acc_bytes) {
   pool_job j;
   memset(&j, 0, sizeof j);
   j.fn = fn;
   j.n = n;
-  j.nchunks = acc ? (threads < MAX_CHUNKS ? threads : MAX_CHUNKS) : 4 * threads;
+  j.nchunks = nchunks;
   j.ptrs = ptrs;
   j.scalars = scalars;
   j.acc = acc;
   j.acc_stride = acc_bytes;
-  j.elem_bytes = elem_bytes;
+  j.align = align;
   atomic_init(&j.next, 0);
   atomic_init(&j.done, 0);
   pthread_mutex_lock(&pool_mu);
@@ -140,7 +133,23 @@ void esk_kernel_run(esk_kernel_fn fn, int64_t n, int64_t elem_bytes, int64_t nar
   while (atomic_load(&j.done) < j.nchunks) pthread_cond_wait(&pool_done_cv, &pool_mu);
   pool_current = NULL;
   pthread_mutex_unlock(&pool_mu);
-  if (nparts) *nparts = j.nchunks;
+}
+
+void esk_kernel_run(esk_kernel_fn fn, int64_t n, int64_t elem_bytes, int64_t narrays,
+                    void *const *ptrs, const double *scalars, void *acc, int64_t acc_bytes,
+                    int64_t *nparts) {
+  int threads = esk_kernel_threads();
+  if (threads <= 1 || n * elem_bytes * (narrays > 0 ? narrays : 1) < PARALLEL_MIN_BYTES) {
+    fn(0, n, ptrs, scalars, acc);
+    if (nparts) *nparts = 1;
+    return;
+  }
+  /* Reductions: one part per thread (partials combined by the caller); elementwise: a few
+   * parts per thread, so a thread slowed by other work does not hold the others up.  Edges
+   * on multiples of 16 elements keep full vector tiles aligned alike. */
+  int64_t parts = acc ? (threads < MAX_CHUNKS ? threads : MAX_CHUNKS) : 4 * threads;
+  run_parallel(fn, n, 16, parts, ptrs, scalars, acc, acc_bytes);
+  if (nparts) *nparts = parts;
 }
 
 /* ---- fused chains -------------------------------------------------------------------------- */
@@ -284,5 +293,73 @@ int esk_kernel_reduce(int kind, int dtype, int64_t n, const void *a, double *out
     else r = x < r ? x : r;
   }
   *out = r;
+  return 1;
+}
+
+/* ---- matrix multiply with the MLIR block kernel (eshkol/lower/matmul.py) --------------------
+ * C[M x N] = A[M x K] * B[K x N], row-major with leading dimensions, when M, N and K are
+ * multiples of the block (64, 256, 256).  Each B block is copied to a buffer whose row stride
+ * is 8 elements past a multiple of 4 KiB (B's own rows, a power of two apart, would all land
+ * in the same L1 sets); the block rows of C are split across the kernel threads. */
+
+typedef void (*esk_mm_blk_fn)(const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
+                              int64_t ldc);
+static esk_mm_blk_fn kl_matmul[KL_DTYPES];
+enum { MM_MB = 64, MM_NB = 256, MM_KB = 256, MM_PAD = 8 };
+
+void esk_register_matmul(int dtype, void *fn) {
+  if (dtype >= 0 && dtype < KL_DTYPES) kl_matmul[dtype] = (esk_mm_blk_fn)fn;
+}
+
+typedef struct {
+  esk_mm_blk_fn fn;
+  const char *A;
+  int64_t lda;
+  const void *B;
+  int64_t ldb;
+  char *C;
+  int64_t ldc, es, k0, j0;
+} mm_job;
+
+/* The kernel-thread entry: block rows [lo, hi) of C (block row b is rows 64b .. 64b+63). */
+static void mm_rows(int64_t lo, int64_t hi, void *const *ptrs, const double *sc, void *acc) {
+  (void)sc; (void)acc;
+  const mm_job *j = ptrs[0];
+  for (int64_t ib = lo; ib < hi; ib++) {
+    int64_t i = ib * MM_MB;
+    j->fn(j->A + (i * j->lda + j->k0) * j->es, j->lda, j->B, j->ldb,
+          j->C + (i * j->ldc + j->j0) * j->es, j->ldc);
+  }
+}
+
+static int mm_policy = -1;  /* ESHKOL_MATMUL: 1 "mlir" uses this kernel where it applies */
+
+int esk_kernel_matmul(int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                      const void *B, int64_t ldb, void *C, int64_t ldc) {
+  if (mm_policy < 0) {
+    const char *e = getenv("ESHKOL_MATMUL");
+    mm_policy = e && strcmp(e, "mlir") == 0;
+  }
+  if (!mm_policy || (dtype != ESK_DT_F64 && dtype != ESK_DT_F32) || !kl_matmul[dtype] ||
+      M <= 0 || N <= 0 || K <= 0 || M % MM_MB || N % MM_NB || K % MM_KB)
+    return 0;
+  int64_t es = dtype == ESK_DT_F64 ? 8 : 4, ldbuf = MM_NB + MM_PAD;
+  char *buf = malloc((size_t)(MM_KB * ldbuf) * es);
+  if (!buf) return 0;
+  for (int64_t i = 0; i < M; i++) memset((char *)C + i * ldc * es, 0, (size_t)(N * es));
+  mm_job j = {kl_matmul[dtype], A, lda, buf, ldbuf, C, ldc, es, 0, 0};
+  void *ptrs[1] = {&j};
+  for (int64_t j0 = 0; j0 < N; j0 += MM_NB)
+    for (int64_t k0 = 0; k0 < K; k0 += MM_KB) {
+      for (int64_t k = 0; k < MM_KB; k++)
+        memcpy(buf + k * ldbuf * es, (const char *)B + ((k0 + k) * ldb + j0) * es, (size_t)(MM_NB * es));
+      j.k0 = k0;
+      j.j0 = j0;
+      /* Parts are block rows (64*256*256*2 flops each): always worth splitting. */
+      int64_t rows = M / MM_MB, threads = esk_kernel_threads();
+      if (threads <= 1 || rows < 2) mm_rows(0, rows, ptrs, NULL, NULL);
+      else run_parallel(mm_rows, rows, 1, rows < threads ? rows : threads, ptrs, NULL, NULL, 0);
+    }
+  free(buf);
   return 1;
 }

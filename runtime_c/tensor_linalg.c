@@ -168,6 +168,8 @@ void esk_la_gemm(int dt, int64_t M, int64_t N, int64_t K, const void *A, int64_t
     }
     return;
   }
+  /* The generated MLIR block kernel (kernels.c), when asked for and the shape fits. */
+  if (csa == 1 && csb == 1 && esk_kernel_matmul(dt, M, N, K, A, rsa, B, rsb, C, ldc)) return;
   if (gemm_blas(dt, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc)) return;
   if (dt == ESK_DT_F32)
     esk_gemm_f32(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, 0, esk_linalg_threads());

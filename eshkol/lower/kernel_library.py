@@ -18,8 +18,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from eshkol.lower.cpu import LOWER_CPU
+from eshkol.lower.cpu import LOWER_CPU, host_features
 from eshkol.lower.kernel_abi import entry_name, finish_kernels
+from eshkol.lower.matmul import matmul_llvm_text
 from eshkol.lower.to_linalg import DTYPES, kernels_text
 from eshkol.runtime.kernel_cache import library_path, object_path
 
@@ -68,9 +69,15 @@ def _init_text(kernels, names: set[str]) -> str:
         name = sym.split(".")[-1]
         globs.append(f'llvm.mlir.global private constant @{sym}("{name}\\00") {{addr_space = 0 : i32}} '
                      f": !llvm.array<{len(name) + 1} x i8>")
+    for dt in DTYPES:  # the matmul blocks (lower/matmul.py)
+        n += 1
+        lines += [f"  %d{n} = llvm.mlir.constant({DTYPE_CODES[dt]} : i32) : i32",
+                  f"  %f{n} = llvm.mlir.addressof @esk_mm_blk_{dt}_entry : !llvm.ptr",
+                  f"  llvm.call @esk_register_matmul(%d{n}, %f{n}) : (i32, !llvm.ptr) -> ()"]
     return "\n".join([
         *globs,
         "llvm.func @esk_register_kernel(!llvm.ptr, i32, i32, !llvm.ptr)",
+        "llvm.func @esk_register_matmul(i32, !llvm.ptr)",
         "llvm.func @esk_kernel_library_init() {", *lines, "  llvm.return", "}",
         "llvm.mlir.global_ctors ctors = [@esk_kernel_library_init], priorities = [65535 : i32], "
         "data = [#llvm.zero]"])
@@ -92,7 +99,15 @@ def build_module_text() -> str:
         names = set(finish_kernels(module.operation, export=True))
         text = str(module).rstrip()
         assert text.endswith("}")
-        return text[:-1] + _init_text(kernels, names) + "\n}\n"
+        full = ir.Module.parse(text[:-1] + matmul_llvm_text() + "\n" + _init_text(kernels, names)
+                               + "\n}\n")
+        feats = ", ".join(f'"{f}"' for f in host_features().llvm_features)
+        if feats:  # the matmul blocks and the registration have no features yet
+            tf = ir.Attribute.parse(f"#llvm.target_features<[{feats}]>")
+            for op in full.body.operations:
+                if op.operation.name == "llvm.func" and "target_features" not in op.attributes:
+                    op.attributes["target_features"] = tf
+        return str(full)
 
 
 def ensure_built() -> Path:

@@ -624,6 +624,11 @@ int esk_kernel_elementwise(int op, int dtype, int64_t n, void *out, const void *
                            const void *b, int64_t sb);
 int esk_kernel_reduce(int kind, int dtype, int64_t n, const void *a, double *out);
 void esk_register_kernel(const char *name, int form, int dtype, esk_kernel_fn fn);
+/* C = A*B (row-major, leading dimensions) with the generated block kernel when it applies (and
+ * ESHKOL_MATMUL=mlir asks for it: it measures slower than an optimized BLAS); 1 when done. */
+int esk_kernel_matmul(int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                      const void *B, int64_t ldb, void *C, int64_t ldc);
+void esk_register_matmul(int dtype, void *fn);
 /* AD interplay of tensor builtins: every tensor prim first checks esk_ad_any(argc, argv) and,
  * when an argument is a dual number or tape node, returns esk_ad_tensor_prim(loc, "<eshkol
  * name>", argc, argv) (ad.c re-dispatches on the primal values and records the derivative). */
