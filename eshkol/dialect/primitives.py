@@ -355,5 +355,6 @@ prim("printf", "printf", 1, None)
 # the module implementing that target through `rule()`.
 from eshkol.dialect import prims_tensor  # noqa: E402,F401
 from eshkol.dialect import prims_ad  # noqa: E402,F401
+from eshkol.dialect import prims_gpu  # noqa: E402,F401
 from eshkol.dialect import prims_compat  # noqa: E402,F401
 from eshkol.dialect import prims_xla  # noqa: E402,F401

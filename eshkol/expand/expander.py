@@ -126,6 +126,7 @@ class Expander:
             # control (the runtime side is runtime_c/control.c)
             "guard": self._guard, "parameterize": self._parameterize, "delay": self._delay,
             "delay-force": self._delay,
+            "with-device": self._with_device,  # GPU tensors (runtime_c/cuda_tensor.c)
             "let-values": self._let_values, "let*-values": self._let_star_values,
             "receive": self._receive, "assert": self._assert, "case-lambda": self._case_lambda,
             # Modules are resolved by the driver before expansion (their names arrive as
@@ -1072,6 +1073,13 @@ class Expander:
             raise EshkolError(s.loc, f"bad syntax: ({_name(items[0])} expression)")
         prim = "%delay" if _name(items[0]) == "delay" else "%delay-force"
         return self.expr(_mk(s, core_id(prim, s), _mk(s, core_id("lambda", s), _mk(s), items[1])))
+
+    def _with_device(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (with-device dev body...) → (%with-device dev (lambda () body...))
+        if len(items) < 3:
+            raise EshkolError(s.loc, "bad syntax: (with-device 'cuda:0 body...)")
+        return self.expr(_mk(s, core_id("%with-device", s), items[1],
+                             _mk(s, core_id("lambda", s), _mk(s), *items[2:])))
 
     def _assert(self, s: Syntax, items: list[Syntax]) -> A.Node:
         # (assert e) → (let ((t e)) (if t t (%assert-fail 'e)))

@@ -689,6 +689,45 @@ esk_value esk_prim_det(const char *loc, esk_value a);                       /* (
 esk_value esk_prim_inv(const char *loc, esk_value a);                       /* (inv A) */
 esk_value esk_prim_solve(const char *loc, esk_value a, esk_value b);        /* (solve A b) */
 
+/* ---- CUDA tensors (cuda_shim.c, cuda_tensor.c; helper G).  libcuda/libcublas are dlopen'ed on
+ * first use; without them these raise "cuda: no CUDA driver found (libcuda.so.1)".  The tensor
+ * runtime calls the hooks below where an operand may live on the GPU. -------------------------- */
+/* Kernels of a program compiled with --target=cuda: manifest lines, PTX blob, and the CPU
+ * kernel entries of its fused chains (their GPU versions are found by these pointers). */
+void esk_cuda_register(const char *manifest, const char *ptx, int64_t nfused,
+                       const void *const *fused_f64_entries);
+/* kernels.c's esk_tensor_fused, when an operand is a CUDA tensor: the chain's GPU kernel, or
+ * the 'default' immediate (the caller then runs the unfused operations, each on the GPU). */
+esk_value esk_cuda_fused(const char *loc, int64_t argc, const esk_value *argv, const char *kinds,
+                         int64_t root, const void *f64_entry);
+static inline int esk_is_cuda_tensor(esk_value v) {
+  return v.tag == ESK_T_TENSOR && ((const esk_tensor *)esk_ptr(v))->device == ESK_DEV_CUDA;
+}
+/* Elementwise op (ESK_OP_*) where an operand is a CUDA tensor (tensor_ops.c's binary/unary
+ * call these first): runs a kernel (or goes through the host where no kernel fits, e.g. i64);
+ * the result is a CUDA tensor.  `who` names the operation in errors. */
+esk_value esk_cuda_binary(const char *loc, const char *who, int op, esk_value a, esk_value b);
+esk_value esk_cuda_unary(const char *loc, const char *who, int op, esk_value a);
+/* Reduction kinds, in tensor_reduce.c's order. */
+enum { ESK_RED_SUM, ESK_RED_MEAN, ESK_RED_MAX, ESK_RED_MIN, ESK_RED_PROD, ESK_RED_VAR,
+       ESK_RED_STD, ESK_RED_ARGMAX, ESK_RED_ARGMIN };
+/* (tensor-sum t [axis]) ... of a CUDA tensor argv[0] (tensor_reduce.c's reduce calls it):
+ * sum/mean/max/min/prod on the device (all elements: a flonum; along an axis: a CUDA tensor
+ * without it), the other kinds through the host's builtins (tensor results back on the GPU). */
+esk_value esk_cuda_reduce(const char *loc, int kind, int64_t argc, esk_value *argv);
+/* Matrix product with cuBLAS where an operand is a CUDA tensor (both must be). */
+esk_value esk_cuda_matmul(const char *loc, const char *who, esk_value a, esk_value b);
+/* A host tensor with t's elements: t itself on the host, else a fresh contiguous copy (for
+ * printing, indexing, and operations without a GPU kernel). */
+esk_tensor *esk_tensor_on_host(const char *loc, esk_tensor *t);
+/* Element at buffer element offset `off` of a CUDA tensor, as a Scheme number; and a store. */
+esk_value esk_cuda_elem_value(const char *loc, const esk_tensor *t, int64_t off);
+void esk_cuda_elem_store(const char *loc, esk_tensor *t, int64_t off, double x);
+/* The device creation operations allocate on: ESK_DEV_HOST, or ESK_DEV_CUDA inside
+ * (with-device 'cuda:0 ...).  Creation prims return esk_tensor_place(loc, result). */
+int esk_current_device(void);
+esk_value esk_tensor_place(const char *loc, esk_value t);
+
 #ifdef __cplusplus
 }
 #endif
