@@ -195,9 +195,13 @@ def _resolve(text: str, file: str, loading: tuple[str, ...] = (), kind: str = "p
             add(d)
         ordered.setdefault(lib.key, lib)
 
+    implicit_keys: set[str] = set()  # the implicit libraries and what they load
+
     def see_all(lib: Library, done: set[str]) -> None:
-        # A plain require sees the module and what it loads (v1.x splices modules inline).
-        if lib.key in done:
+        # A plain require sees the module and what it loads (v1.x splices modules inline),
+        # except the implicit libraries, which were seen first: seeing them again would undo
+        # what the source imported since (a module's own implicit stdlib is not news).
+        if lib.key in done or lib.key in implicit_keys:
             return
         done.add(lib.key)
         for d in lib.deps:
@@ -212,6 +216,7 @@ def _resolve(text: str, file: str, loading: tuple[str, ...] = (), kind: str = "p
     for lib in implicit:
         add(lib)
         see_all(lib, set())
+    implicit_keys.update(ordered)
     info = modules.source_info(read_syntax(text, file), file)
     here = Path(file).resolve().parent if file not in ("-", "") and not file.startswith("<") else Path.cwd()
     for spec in info.specs:

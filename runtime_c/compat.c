@@ -48,7 +48,16 @@ static const char *str_arg(const char *loc, const char *who, esk_value v) {
     return esk_flonum(expr);                                       \
   }
 UNARY_D(v1_fabs, "fabs", fabs(x))
-UNARY_D(v1_cbrt, "cbrt", cbrt(x))
+/* cbrt with one Newton step: libm's cbrt may miss exact cubes by an ulp (cbrt(27) = 3). */
+static double cbrt_exact(double x) {
+  double r = cbrt(x);
+  if (r != 0 && isfinite(r)) {
+    double better = r - (r * r * r - x) / (3 * r * r);
+    if (fabs(better * better * better - x) < fabs(r * r * r - x)) r = better;
+  }
+  return r;
+}
+UNARY_D(v1_cbrt, "cbrt", cbrt_exact(x))
 UNARY_D(v1_exp2, "exp2", exp2(x))
 UNARY_D(v1_log10, "log10", log10(x))
 UNARY_D(v1_log2, "log2", log2(x))
@@ -301,6 +310,14 @@ esk_value esk_prim_v1_is_binary_port(const char *loc, esk_value p) {
 esk_value esk_prim_v1_is_string_port(const char *loc, esk_value p) {
   (void)loc;
   return esk_bool(p.tag == ESK_T_PORT && ((esk_port *)esk_ptr(p))->is_string);
+}
+
+/* (write-line x [port]): x as `write` writes it, then a newline. */
+esk_value esk_prim_v1_write_line(const char *loc, int64_t argc, esk_value *argv) {
+  FILE *f = esk_output_file(loc, "write-line", DEFAULTED(argc, 1, argv) ? (esk_value){ESK_T_DEFAULT, 0} : argv[1]);
+  esk_write(argv[0], f);
+  fputc('\n', f);
+  return VOID;
 }
 
 /* ---- files and paths ------------------------------------------------------------------------- */

@@ -26,7 +26,8 @@ for _n, _c in [("ceil", "ceiling"), ("trunc", "truncate"), ("fabs", "v1_fabs"), 
                ("exp2", "v1_exp2"), ("log10", "v1_log10"), ("log2", "v1_log2"),
                ("asinh", "v1_asinh"), ("acosh", "v1_acosh"), ("atanh", "v1_atanh"),
                ("exact-rational?", "v1_is_exact_rational"), ("bitwise-not", "v1_bitwise_not"),
-               ("bit-count", "v1_bit_count"), ("popcount", "v1_bit_count")]:
+               ("bit-count", "v1_bit_count"), ("popcount", "v1_bit_count"),
+               ("complex?", "is_number")]:
     prim(_n, _c, 1)
 for _n, _c in [("bitwise-and", "v1_bitwise_and"), ("bitwise-or", "v1_bitwise_or"),
                ("bitwise-xor", "v1_bitwise_xor")]:
@@ -49,6 +50,7 @@ prim("output-port-open?", "v1_output_port_open", 1)
 prim("binary-port?", "v1_is_binary_port", 1)
 prim("string-port?", "v1_is_string_port", 1)
 prim("write-shared", "write_port", 1, 2)
+prim("write-line", "v1_write_line", 1, 2)  # v1.x: write, then a newline
 prim("write-simple", "write_port", 1, 2)
 
 # ---- files, paths and the system --------------------------------------------------------------

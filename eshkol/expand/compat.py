@@ -138,6 +138,7 @@ class CompatForms:
             "differentiate": self.diff, "syntax-error": self.syntax_error,
             "owned": self.passthrough, "move": self.passthrough, "borrow": self.passthrough,
             "shared": self.passthrough, "weak-ref": self.passthrough, "forall": self.forall,
+            "future": self.future,
         })
 
     # -- modules -------------------------------------------------------------------------------
@@ -187,6 +188,13 @@ class CompatForms:
         if len(items) < 2:
             raise EshkolError(s.loc, f"bad syntax: ({_name(items[0])} expression)")
         return self.ex._seq(s.loc, [self.ex.expr(x) for x in items[1:]])
+
+    def future(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (future e): e is evaluated now (programs run on one thread) and its value is kept in
+        # an already forced promise, so (force f) returns it, as with a finished future.
+        if len(items) != 2:
+            raise EshkolError(s.loc, "bad syntax: (future expression)")
+        return self.ex.expr(_mk(s, core_id("make-promise", s), items[1]))
 
     # -- pattern matching ---------------------------------------------------------------------------
 
