@@ -120,6 +120,34 @@ esk_value ad_tape_input(esk_tape *t, esk_value value) {
 
 /* ---- the dispatcher ------------------------------------------------------------------------ */
 
+/* Flonum fast path: doubles for the n <= 2 numbers in v (flonums, or fixnums beside them). */
+static int as_doubles(int64_t n, const esk_value *v, double *out) {
+  for (int64_t i = 0; i < n; i++) {
+    if (v[i].tag == ESK_T_FLONUM) out[i] = esk_flonum_value(v[i]);
+    else if (v[i].tag == ESK_T_FIXNUM) out[i] = (double)v[i].payload;
+    else return 0;
+  }
+  return 1;
+}
+
+/* The dual-number step of a scalar rule when every primal and tangent is a flonum: the
+ * tangent is sum_i dr/dp_i d_i in doubles.  Returns 0 (nothing done) otherwise. */
+static int fast_jvp(const char *loc, const ad_rule *r, int64_t tag, int64_t n, const esk_value *p,
+                    const esk_value *d, esk_value *out) {
+  double pv[2], dp[2];
+  if (!r->partials || n > 2 || !as_doubles(n, p, pv)) return 0;
+  for (int64_t i = 0; i < n; i++)
+    if (!ad_is_zero(d[i]) && d[i].tag != ESK_T_FLONUM) return 0;
+  esk_value res = r->primal(loc, n, p);
+  if (res.tag != ESK_T_FLONUM) return 0;  /* an exact result: the generic rule keeps it exact */
+  r->partials(pv, esk_flonum_value(res), dp);
+  double t = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (!ad_is_zero(d[i])) t += dp[i] * esk_flonum_value(d[i]);
+  *out = ad_make_dual(tag, res, esk_flonum(t));
+  return 1;
+}
+
 esk_value ad_call(const char *loc, const ad_rule *r, int64_t n, const esk_value *args) {
   esk_value small[3 * 6];
   esk_value *a = n <= 6 ? small : esk_alloc(3 * (size_t)n * sizeof *a);
@@ -145,6 +173,8 @@ esk_value ad_call(const char *loc, const ad_rule *r, int64_t n, const esk_value 
         d[i] = AD_ZERO;
       }
     }
+    esk_value fast;
+    if (fast_jvp(loc, r, top, n, p, d, &fast)) return fast;
     esk_value res = ad_call(loc, r, n, p);
     esk_value tan = r->jvp ? r->jvp(loc, n, p, d, res) : AD_ZERO;
     return ad_is_zero(tan) ? res : ad_make_dual(top, res, tan);
@@ -239,6 +269,33 @@ static void accumulate(const char *loc, esk_adnode *parent, esk_value c) {
 
 static void checkpoint_backward(const char *loc, esk_tape *t, esk_adnode *nd);
 
+/* The reverse step of a scalar rule when the cotangent, the value and the operands are
+ * flonums (fixnum operands allowed): contributions g dr/dp_i added in doubles. */
+static int fast_vjp(const char *loc, esk_tape *t, esk_adnode *nd) {
+  const ad_rule *r = nd->rule;
+  int64_t n = nd->nin;
+  double pv[2], dp[2];
+  esk_value vals[2];
+  if (!r->partials || n > 2 || nd->adj.tag != ESK_T_FLONUM || nd->value.tag != ESK_T_FLONUM) return 0;
+  for (int64_t i = 0; i < n; i++) {
+    esk_value x = nd->in[i];
+    vals[i] = x.tag == ESK_T_ADNODE && ad_node_of(x)->tape == t ? ad_node_of(x)->value : x;
+  }
+  if (!as_doubles(n, vals, pv)) return 0;
+  r->partials(pv, esk_flonum_value(nd->value), dp);
+  double g = esk_flonum_value(nd->adj);
+  for (int64_t i = 0; i < n; i++) {
+    esk_value x = nd->in[i];
+    if (x.tag != ESK_T_ADNODE || ad_node_of(x)->tape != t) continue;
+    esk_adnode *par = ad_node_of(x);
+    double c = g * dp[i];
+    if (ad_is_zero(par->adj)) par->adj = esk_flonum(c);
+    else if (par->adj.tag == ESK_T_FLONUM) par->adj = esk_flonum(esk_flonum_value(par->adj) + c);
+    else accumulate(loc, par, esk_flonum(c));
+  }
+  return 1;
+}
+
 void ad_backward(const char *loc, esk_tape *t, esk_adnode *out, esk_value seed, int64_t stop) {
   out->adj = ad_is_zero(out->adj) ? seed : ad_add(loc, out->adj, seed);
   for (int64_t k = out->index; k >= stop; k--) {
@@ -246,6 +303,7 @@ void ad_backward(const char *loc, esk_tape *t, esk_adnode *out, esk_value seed, 
     if (!nd || !nd->rule || ad_is_zero(nd->adj)) continue;
     if (nd->rule == &ad_r_checkpoint) {
       checkpoint_backward(loc, t, nd);
+    } else if (fast_vjp(loc, t, nd)) {
     } else {
       int64_t n = nd->nin;
       int need_small[8];

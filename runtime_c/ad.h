@@ -69,6 +69,9 @@ struct ad_rule {
   /* Optional: add cotangent g of node nd into parent (argument i) in place; returns 1 when
    * done (tensor-get's sparse update), 0 to fall back to vjp. */
   int (*accum)(const char *loc, esk_adnode *nd, esk_value g, int i, esk_adnode *parent);
+  /* Optional, scalar rules of at most two arguments: the partial derivatives dp[i] of the
+   * result r at double arguments p.  The fast path for flonum operands (no generic calls). */
+  void (*partials)(const double *p, double r, double *dp);
 };
 
 /* ---- core (ad.c) ------------------------------------------------------------------------- */
@@ -170,6 +173,7 @@ esk_value esk_prim_tensor_size(const char *loc, esk_value a);
 esk_value esk_prim_tensor_dtype(const char *loc, esk_value a);
 esk_value esk_prim_zeros_like(const char *loc, esk_value a);
 esk_value esk_prim_ones_like(const char *loc, esk_value a);
+esk_value esk_prim_tensor_astype(const char *loc, esk_value a, esk_value dtype);
 
 /* numbers.c functions the rules call that the public header does not declare. */
 esk_value esk_prim_cos(const char *loc, esk_value a);

@@ -5,6 +5,7 @@
  *
  * Notation in the comments: p primal arguments, d tangents, r the result, g the result's
  * cotangent.  Rules only use AD-aware operations (see ad.h). */
+#include <math.h>
 #include <string.h>
 
 #include "ad.h"
@@ -14,7 +15,7 @@
 
 /* ---- unary: x * f'(p), the same product for the tangent (x = d) and the cotangent (x = g) -- */
 
-#define UNARY(NAME, SCHEME, PRIM, TIMES_DERIV)                                             \
+#define UNARY(NAME, SCHEME, PRIM, TIMES_DERIV, PARTIAL)                                    \
   static esk_value NAME##_primal(const char *loc, int64_t n, const esk_value *a) {         \
     (void)n;                                                                               \
     return PRIM(loc, a[0]);                                                                \
@@ -34,7 +35,13 @@
     (void)n; (void)need;                                                                   \
     out[0] = NAME##_times_deriv(loc, g, p[0], r);                                          \
   }                                                                                        \
-  static const ad_rule r_##NAME = {SCHEME, NAME##_primal, NAME##_jvp, NAME##_vjp, NULL};
+  static void NAME##_partials(const double *p, double r, double *dp) {                     \
+    double x = p[0];                                                                       \
+    (void)x; (void)r;                                                                      \
+    dp[0] = (PARTIAL);                                                                     \
+  }                                                                                        \
+  static const ad_rule r_##NAME = {SCHEME, NAME##_primal, NAME##_jvp, NAME##_vjp, NULL,    \
+                                   NAME##_partials};
 
 /* sign(p) as -1, 0, 1 (a zero derivative: recorded nowhere). */
 static esk_value sign_primal(const char *loc, int64_t n, const esk_value *a);
@@ -46,24 +53,41 @@ static esk_value one_minus_sq_sqrt(const char *loc, esk_value p) {
   return esk_prim_sqrt(loc, esk_prim_sub2(loc, ONE, esk_prim_square(loc, p)));
 }
 
-UNARY(neg, "-", esk_prim_neg, ad_neg(loc, x))
-UNARY(exp, "exp", esk_prim_exp, ad_mul(loc, x, r))
-UNARY(log, "log", esk_prim_log, ad_div(loc, x, p))
-UNARY(sin, "sin", esk_prim_sin, ad_mul(loc, x, esk_prim_cos(loc, p)))
-UNARY(cos, "cos", esk_prim_cos, ad_neg(loc, ad_mul(loc, x, esk_prim_sin(loc, p))))
-UNARY(tan, "tan", esk_prim_tan, ad_mul(loc, x, esk_prim_add2(loc, ONE, esk_prim_square(loc, r))))
-UNARY(sqrt, "sqrt", esk_prim_sqrt, ad_div(loc, x, esk_prim_mul2(loc, TWO, r)))
-UNARY(abs, "abs", esk_prim_abs, ad_mul(loc, x, sign_of(loc, p)))
-UNARY(asin, "asin", esk_prim_asin, ad_div(loc, x, one_minus_sq_sqrt(loc, p)))
-UNARY(acos, "acos", esk_prim_acos, ad_neg(loc, ad_div(loc, x, one_minus_sq_sqrt(loc, p))))
-UNARY(atan, "atan", esk_prim_atan, ad_div(loc, x, esk_prim_add2(loc, ONE, esk_prim_square(loc, p))))
-UNARY(sinh, "sinh", esk_prim_sinh, ad_mul(loc, x, esk_prim_cosh(loc, p)))
-UNARY(cosh, "cosh", esk_prim_cosh, ad_mul(loc, x, esk_prim_sinh(loc, p)))
-UNARY(tanh, "tanh", esk_prim_tanh, ad_mul(loc, x, esk_prim_sub2(loc, ONE, esk_prim_square(loc, r))))
-UNARY(square, "square", esk_prim_square, ad_mul(loc, x, esk_prim_mul2(loc, TWO, p)))
+UNARY(neg, "-", esk_prim_neg, ad_neg(loc, x),
+      -1.0)
+UNARY(exp, "exp", esk_prim_exp, ad_mul(loc, x, r),
+      r)
+UNARY(log, "log", esk_prim_log, ad_div(loc, x, p),
+      1.0 / x)
+UNARY(sin, "sin", esk_prim_sin, ad_mul(loc, x, esk_prim_cos(loc, p)),
+      cos(x))
+UNARY(cos, "cos", esk_prim_cos, ad_neg(loc, ad_mul(loc, x, esk_prim_sin(loc, p))),
+      -sin(x))
+UNARY(tan, "tan", esk_prim_tan, ad_mul(loc, x, esk_prim_add2(loc, ONE, esk_prim_square(loc, r))),
+      1.0 + r * r)
+UNARY(sqrt, "sqrt", esk_prim_sqrt, ad_div(loc, x, esk_prim_mul2(loc, TWO, r)),
+      1.0 / (2.0 * r))
+UNARY(abs, "abs", esk_prim_abs, ad_mul(loc, x, sign_of(loc, p)),
+      x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0)
+UNARY(asin, "asin", esk_prim_asin, ad_div(loc, x, one_minus_sq_sqrt(loc, p)),
+      1.0 / sqrt(1.0 - x * x))
+UNARY(acos, "acos", esk_prim_acos, ad_neg(loc, ad_div(loc, x, one_minus_sq_sqrt(loc, p))),
+      -1.0 / sqrt(1.0 - x * x))
+UNARY(atan, "atan", esk_prim_atan, ad_div(loc, x, esk_prim_add2(loc, ONE, esk_prim_square(loc, p))),
+      1.0 / (1.0 + x * x))
+UNARY(sinh, "sinh", esk_prim_sinh, ad_mul(loc, x, esk_prim_cosh(loc, p)),
+      cosh(x))
+UNARY(cosh, "cosh", esk_prim_cosh, ad_mul(loc, x, esk_prim_sinh(loc, p)),
+      sinh(x))
+UNARY(tanh, "tanh", esk_prim_tanh, ad_mul(loc, x, esk_prim_sub2(loc, ONE, esk_prim_square(loc, r))),
+      1.0 - r * r)
+UNARY(square, "square", esk_prim_square, ad_mul(loc, x, esk_prim_mul2(loc, TWO, p)),
+      2.0 * x)
 /* exact->inexact passes derivatives through, made inexact like the value. */
-UNARY(inexact, "exact->inexact", esk_prim_exact_to_inexact, esk_prim_exact_to_inexact(loc, x))
-UNARY(exact, "inexact->exact", esk_prim_inexact_to_exact, x)
+UNARY(inexact, "exact->inexact", esk_prim_exact_to_inexact, esk_prim_exact_to_inexact(loc, x),
+      1.0)
+UNARY(exact, "inexact->exact", esk_prim_inexact_to_exact, x,
+      1.0)
 
 static esk_value sign_primal(const char *loc, int64_t n, const esk_value *a) {
   (void)n;
@@ -227,8 +251,41 @@ static void max_vjp(const char *loc, int64_t n, const esk_value *p, esk_value r,
   minmax_vjp(loc, p, g, need, out, 1);
 }
 
+/* Partial derivatives in doubles (the flonum fast path). */
+static void add_partials(const double *p, double r, double *dp) {
+  (void)p; (void)r;
+  dp[0] = 1.0, dp[1] = 1.0;
+}
+static void sub_partials(const double *p, double r, double *dp) {
+  (void)p; (void)r;
+  dp[0] = 1.0, dp[1] = -1.0;
+}
+static void mul_partials(const double *p, double r, double *dp) {
+  (void)r;
+  dp[0] = p[1], dp[1] = p[0];
+}
+static void div_partials(const double *p, double r, double *dp) {
+  dp[0] = 1.0 / p[1], dp[1] = -r / p[1];
+}
+static void atan2_partials(const double *p, double r, double *dp) {
+  (void)r;
+  double den = p[0] * p[0] + p[1] * p[1];
+  dp[0] = p[1] / den, dp[1] = -p[0] / den;
+}
+static void expt_partials(const double *p, double r, double *dp) {
+  dp[0] = p[1] * pow(p[0], p[1] - 1.0), dp[1] = r * log(p[0]);
+}
+static void min_partials(const double *p, double r, double *dp) {
+  (void)r;
+  dp[0] = p[0] <= p[1], dp[1] = !(p[0] <= p[1]);
+}
+static void max_partials(const double *p, double r, double *dp) {
+  (void)r;
+  dp[0] = p[0] >= p[1], dp[1] = !(p[0] >= p[1]);
+}
+
 #define BINARY_RULE(NAME, SCHEME) \
-  static const ad_rule r_##NAME = {SCHEME, NAME##_primal, NAME##_jvp, NAME##_vjp, NULL};
+  static const ad_rule r_##NAME = {SCHEME, NAME##_primal, NAME##_jvp, NAME##_vjp, NULL, NAME##_partials};
 BINARY_RULE(add, "+")
 BINARY_RULE(sub, "-")
 BINARY_RULE(mul, "*")

@@ -961,6 +961,29 @@ static esk_value flatten_primal(const char *loc, int64_t n, const esk_value *a) 
 }
 static const ad_rule r_flatten = {"flatten", flatten_primal, reshape_jvp, reshape_vjp, NULL};
 
+/* tensor-astype: the identity on values; the cotangent goes back to the operand's dtype. */
+static const ad_rule r_astype;
+static esk_value astype_primal(const char *loc, int64_t n, const esk_value *a) {
+  (void)n;
+  return esk_prim_tensor_astype(loc, a[0], a[1]);
+}
+static esk_value astype_jvp(const char *loc, int64_t n, const esk_value *p, const esk_value *d, esk_value r) {
+  (void)n; (void)r;
+  return ad_call2(loc, &r_astype, d[0], p[1]);
+}
+static void astype_vjp(const char *loc, int64_t n, const esk_value *p, esk_value r, esk_value g,
+                       const int *need, esk_value *out) {
+  (void)n; (void)r; (void)need;
+  esk_value s = shape_of(p[0]);
+  if (!is_tensor(s)) {
+    out[0] = reshape_to(loc, g, s);
+    return;
+  }
+  const char *name = esk_dtype_name(float_dtype(s));
+  out[0] = ad_call2(loc, &r_astype, g, esk_intern(name, (int64_t)strlen(name)));
+}
+static const ad_rule r_astype = {"tensor-astype", astype_primal, astype_jvp, astype_vjp, NULL};
+
 /* ---- tensor-apply: f elementwise, unrolled through the AD-aware gather and stack --------- */
 
 /* (tensor-apply t f) / (tensor-apply f t) with t an AD tensor (or f closing over AD values):
@@ -1024,6 +1047,7 @@ static const struct {
     {"transpose", &r_transpose, 0, 0}, {"trace", &r_trace, 0, 0}, {"norm", &r_norm, 0, 0},
     {"det", &r_det, 0, 0}, {"inv", &r_inv, 0, 0}, {"solve", &r_solve, 0, 0},
     {"reshape", &r_reshape, 0, 0}, {"flatten", &r_flatten, 0, 0},
+    {"tensor-astype", &r_astype, 0, 0},
     {"tensor-shape", &r_shape, 0, 0}, {"tensor-rank", &r_rank, 0, 0},
     {"tensor-size", &r_tsize, 0, 0}, {"tensor-dtype", &r_dtype, 0, 0},
     {"vector-length", &r_vlen, 0, 0}, {"zeros-like", &r_zlike, 0, 0},

@@ -449,7 +449,8 @@ esk_value esk_prim_tensor_apply(const char *loc, esk_value a, esk_value b) {
     esk_value x = esk_tensor_elem_value(src, src->offset + i);
     esk_value y = esk_call(loc, f, 1, &x);
     if (!t_is_real(y)) {
-      if (y.tag == ESK_T_DUAL || y.tag == ESK_T_ADNODE) y = esk_ad_primal(y);
+      /* f closes over dual numbers or tape nodes: redo the whole application AD-aware. */
+      if (y.tag == ESK_T_DUAL || y.tag == ESK_T_ADNODE) return esk_ad_tensor_apply(loc, a, b);
       if (!t_is_real(y)) esk_error_type(loc, "tensor-apply", "real number result", y);
     }
     p[i] = esk_t_real(loc, "tensor-apply", y);
