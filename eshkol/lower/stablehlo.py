@@ -16,8 +16,10 @@ and transcendental functions of integers give f64.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -44,7 +46,7 @@ class TType:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def with_shape(self, shape: tuple[int, ...]) -> TType:
         return TType(self.dtype, tuple(shape))
@@ -61,7 +63,9 @@ class Val:
     name: str
     type: TType
     weak: bool = False
-    param: int | None = None  # the region input it is (rules may ask for its value: NeedStatic)
+    # The region inputs a scalar is computed from (rules that need its value ask for them:
+    # NeedStatic).
+    deps: frozenset[int] = frozenset()
 
 
 class XlaError(EshkolError):
@@ -69,12 +73,12 @@ class XlaError(EshkolError):
 
 
 class NeedStatic(Exception):  # noqa: N818 - a request, not an error
-    """A rule needs the value of region input ``index`` at compile time (an axis, a
-    dimension): the region is traced again with that input's value as a constant."""
+    """A rule needs a number computed from region inputs ``indices`` at compile time (an
+    axis, a dimension): the region is traced again with those inputs' values as constants."""
 
-    def __init__(self, index: int) -> None:
-        super().__init__(index)
-        self.index = index
+    def __init__(self, indices: frozenset[int]) -> None:
+        super().__init__(sorted(indices))
+        self.indices = indices
 
 
 def is_float(dtype: str) -> bool:
@@ -300,7 +304,14 @@ class Tracer:
             if fn is None:
                 raise XlaError(node.loc, f"{display_name(node.name)} cannot run on XLA")
             args = [self.value(a, env) for a in node.args]
-            return fn(self.em, args, node.loc)
+            if all(isinstance(a, (int, float, Fraction)) and not isinstance(a, bool) for a in args) \
+                    and node.name in FOLD:
+                return _fold(node, args)
+            out = fn(self.em, args, node.loc)
+            deps = frozenset().union(*(a.deps for a in args if isinstance(a, Val)))
+            if deps and out.type.rank == 0:
+                out = Val(out.name, out.type, out.weak, deps)
+            return out
         if isinstance(node, (A.Let, A.Letrec)):
             inner = dict(env)
             for var, init in zip(node.vars, node.inits, strict=True):
@@ -355,13 +366,31 @@ class Tracer:
             self.active.discard(name)
 
 
+# Scalar arithmetic on compile-time numbers is done here (Scheme's exact semantics), so that
+# `(zeros (* n 2))` has a static shape once n's value is known.
+FOLD = {"%add2": lambda a, b: a + b, "%sub2": lambda a, b: a - b, "%mul2": lambda a, b: a * b,
+        "%div2": lambda a, b: Fraction(a) / Fraction(b) if isinstance(a, int) and isinstance(b, int) else a / b,
+        "%neg": lambda a: -a, "%min2": min, "%max2": max,
+        "exact->inexact": float, "inexact": float}
+
+
+def _fold(node: A.Prim, args: list):
+    try:
+        out = FOLD[node.name](*args)
+    except (ZeroDivisionError, OverflowError, TypeError) as e:
+        raise XlaError(node.loc, f"{display_name(node.name)}: {e}") from None
+    if isinstance(out, Fraction) and out.denominator == 1:
+        return int(out)
+    return out
+
+
 def as_val(em: Emitter, x: Arg) -> Val:
     """A traced value for ``x`` (numbers become weak constants)."""
     if isinstance(x, Val):
         return x
     if isinstance(x, (tuple, str)):
         raise XlaError(None, f"{x!r} is not a number or tensor")
-    return em.number(x)
+    return em.number(float(x) if isinstance(x, Fraction) else x)
 
 
 def static_constant(node: A.Node) -> int | float | tuple | str | None:
@@ -422,7 +451,7 @@ class ArgSpec:
 
     type: TType
     weak: bool = False
-    value: int | float | None = None
+    value: int | float | str | None = None  # str: a symbol input (a dtype name)
 
     def key(self) -> str:
         return ("s" if self.weak else "t") + str(self.type) + ("" if self.value is None else f"={self.value!r}")
@@ -448,7 +477,8 @@ def region_function(region, specs: list[ArgSpec], name: str = "main", indent: st
     for i, (ref, spec) in enumerate(zip(region.free, specs, strict=True)):
         pname = _ssa_name(ref if isinstance(ref, str) else ref.name, taken)
         params.append(f"{pname}: {spec.type}")
-        env[ref] = spec.value if spec.value is not None else Val(pname, spec.type, spec.weak, i)
+        env[ref] = spec.value if spec.value is not None else \
+            Val(pname, spec.type, spec.weak, frozenset([i]) if spec.weak else frozenset())
     tr = Tracer(em, region.functions)
     result = as_val(em, tr.value(region.body, env))
     if result.type.dtype == "i1":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from fractions import Fraction
 
 from eshkol.dialect.primitives import PRIMITIVES
 from eshkol.lower.stablehlo import (
@@ -57,19 +58,19 @@ def static_int(x, loc: Loc, who: str, what: str) -> int:
         raise XlaError(loc, f"{who}: {what} must be an integer")
     if isinstance(x, int):
         return x
-    if isinstance(x, float) and x.is_integer():
+    if isinstance(x, (float, Fraction)) and x == int(x):
         return int(x)
-    if isinstance(x, Val) and x.param is not None and x.type.rank == 0:
-        raise NeedStatic(x.param)
+    if isinstance(x, Val) and x.deps and x.type.rank == 0:
+        raise NeedStatic(x.deps)
     raise XlaError(loc, f"{who}: the {what} must be known when the region is compiled "
                         "(a constant, or a variable outside the region)")
 
 
 def static_float(x, loc: Loc, who: str, what: str) -> float:
-    if isinstance(x, (int, float)) and not isinstance(x, bool):
+    if isinstance(x, (int, float, Fraction)) and not isinstance(x, bool):
         return float(x)
-    if isinstance(x, Val) and x.param is not None and x.type.rank == 0:
-        raise NeedStatic(x.param)
+    if isinstance(x, Val) and x.deps and x.type.rank == 0:
+        raise NeedStatic(x.deps)
     raise XlaError(loc, f"{who}: the {what} must be known when the region is compiled")
 
 

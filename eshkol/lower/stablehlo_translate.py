@@ -111,8 +111,8 @@ def translate_program(program: A.Program, file: str) -> str:
             lines.append(f"{where}: fails when run: {e.message}")
             continue
         except NeedStatic as need:
-            lines.append(f"{where}: {_input_name(region.free[need.index])} is needed as a "
-                         "constant, known only at run time")
+            names = ", ".join(_input_name(region.free[i]) for i in sorted(need.indices))
+            lines.append(f"{where}: the values of {names} are needed as constants, known only at run time")
             continue
         lines.append(where)
         lines.append(text)

@@ -22,6 +22,7 @@ import os
 import pickle
 import struct
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from eshkol.runtime.toolchain import runtime_shared
 from eshkol.syntax.diagnostics import EshkolError
 
 # Tags and dtypes of runtime_c/include/eshkol_rt.h.
-T_FIXNUM, T_FLONUM, T_TENSOR = 4, 5, 26
+T_FIXNUM, T_FLONUM, T_SYMBOL, T_TENSOR = 4, 5, 18, 26
 DT_F64, DT_F32, DT_I64 = 0, 1, 2
 DEV_HOST = 0
 _NP = {DT_F64: np.float64, DT_F32: np.float32, DT_I64: np.int64}
@@ -162,6 +163,9 @@ class Driver:
         self.rt = rt
         self.backend: Backend | None = None
         self.compiled: dict[tuple, Compiled] = {}
+        self.views: dict[tuple, Any] = {}
+        self.threads: set[int] = set()
+        self.scalars: dict[tuple, Any] = {}
         self.live: dict[int, Any] = {}
         self.next_handle = 1
         self.released = (ctypes.c_int64 * 1024)()
@@ -176,6 +180,12 @@ class Driver:
 
     def _callback(self, loc, region, argc, argv, out, err, errlen, errloc, errloclen) -> int:
         try:
+            if threading.get_ident() not in self.threads:
+                # ctypes gives a foreign thread a fresh Python thread state per callback, and
+                # jax rebuilds its thread-local state each time (~0.3 ms a call): one extra
+                # PyGILState_Ensure keeps this thread's state for the program's lifetime.
+                self.threads.add(threading.get_ident())
+                ctypes.pythonapi.PyGILState_Ensure()
             out[0] = self.call(int(region), [argv[i] for i in range(argc)])
             return 0
         except BaseException as e:  # noqa: BLE001 - nothing may unwind through C frames
@@ -197,61 +207,113 @@ class Driver:
                 return
 
     def call(self, region_id: int, values: list[EskValue]) -> EskValue:
-        """Run region ``region_id`` on the given argument values; the result as a value."""
+        """Run region ``region_id`` on the given argument values; the result as a value.
+
+        The hot path: one pass over the inputs builds the signature (dtype and shape of each
+        tensor, kind of each number, values of the inputs the region is specialised on) and
+        the executable's arguments; both the executable and the device arrays that alias a
+        tensor's memory are looked up in dictionaries."""
         self._drain()
         region = self.regions[region_id]
-        specs, arrays = [], []
+        sig: list = []
+        inputs: list = []
+        static = region.static
         for i, v in enumerate(values):
-            spec, arr = self._argument(region, i, v)
-            specs.append(spec)
-            arrays.append(arr)
-        comp = self._compiled(region, specs, arrays)
-        be = self.backend
-        inputs = be.jax.device_put(arrays, be.device)
-        result = comp.executable.execute(inputs)[0]
+            tag = v.tag
+            if tag == T_TENSOR:
+                t = EskTensor.from_address(v.payload)
+                if t.device != DEV_HOST:
+                    raise XlaError(None, f"input {_input_name(region, i)} of the XLA region is on a GPU; "
+                                         "move it to the host first")
+                rank = t.rank
+                shape = tuple(t.dims[:rank])
+                sig.append((t.dtype, shape))
+                inputs.append(self._device_array(t, shape))
+            elif tag == T_FLONUM or tag == T_FIXNUM:
+                x = struct.unpack("<d", struct.pack("<q", v.payload))[0] if tag == T_FLONUM else v.payload
+                sig.append((tag, x) if i in static else tag)
+                inputs.append(self._scalar(tag, x))
+            elif tag == T_SYMBOL:  # a dtype name: the region is specialised on it
+                sig.append((tag, _symbol_name(v.payload)))
+                inputs.append(self._scalar(T_FIXNUM, 0))
+            else:
+                raise XlaError(None, f"input {_input_name(region, i)} of the XLA region is "
+                                     f"{_TAG_NAMES.get(tag, 'not a number')}, not a tensor or number")
+        comp = self.compiled.get((region_id, tuple(sig)))
+        if comp is None:
+            comp = self._compile(region, values)
+        result = comp.executable.execute_sharded(inputs).disassemble_into_single_device_arrays()[0][0]
         result.block_until_ready()
         return self._to_value(result, comp.result)
 
-    def _argument(self, region, i: int, v: EskValue) -> tuple[ArgSpec, np.ndarray]:
-        if v.tag == T_FLONUM:
-            x = struct.unpack("<d", struct.pack("<q", v.payload))[0]
-            return ArgSpec(TType("f64"), True), np.array(x, dtype=np.float64)
-        if v.tag == T_FIXNUM:
-            return ArgSpec(TType("i64"), True), np.array(v.payload, dtype=np.int64)
-        if v.tag == T_TENSOR:
-            t = EskTensor.from_address(v.payload)
-            if t.device != DEV_HOST:
-                raise XlaError(None, f"input {_input_name(region, i)} of the XLA region is on a GPU; "
-                                     "move it to the host first")
-            arr = _host_array(t)
-            return ArgSpec(TType(_NAME[t.dtype], arr.shape)), arr
-        raise XlaError(None, f"input {_input_name(region, i)} of the XLA region is "
-                             f"{_TAG_NAMES.get(v.tag, 'not a number')}, not a tensor or number")
+    def _device_array(self, t: EskTensor, shape: tuple[int, ...]):
+        """A device array for a host tensor: a zero-copy alias of its memory, cached by
+        address, dtype and shape (the memory of a live tensor at that address is what the
+        alias reads); strided or unaligned tensors are copied each time."""
+        dtype = t.dtype
+        addr = (t.buf.contents.base or 0) + t.offset * (4 if dtype == DT_F32 else 8)
+        key = (addr, dtype, shape, tuple(t.strides[:t.rank]))
+        arr = self.views.get(key)
+        if arr is not None:
+            return arr
+        host = _host_array(t)
+        arr = self.backend_().jax.device_put(host, self.backend.device)
+        if host.size and arr.unsafe_buffer_pointer() == addr:  # an alias, not a copy
+            if len(self.views) >= 4096:
+                self.views.clear()
+            self.views[key] = arr
+        return arr
 
-    def _compiled(self, region, specs: list[ArgSpec], arrays: list[np.ndarray]) -> Compiled:
+    def _scalar(self, tag: int, x):
+        key = (tag, x)
+        arr = self.scalars.get(key)
+        if arr is None:
+            if len(self.scalars) >= 1024:
+                self.scalars.clear()
+            dtype = np.float64 if tag == T_FLONUM else np.int64
+            arr = self.scalars[key] = self.backend_().jax.device_put(np.array(x, dtype), self.backend.device)
+        return arr
+
+    def backend_(self) -> Backend:
+        if self.backend is None:
+            self.backend = Backend()
+        return self.backend
+
+    def _compile(self, region, values: list[EskValue]) -> Compiled:
+        """The slow path: trace the region for these inputs, compile it (or load it from the
+        disk cache) and remember it under the signature ``call`` computes."""
         while True:
-            for i in region.static:  # inputs the region is specialised on by value
-                if not specs[i].weak:
-                    raise XlaError(region.loc, f"XLA region: {_input_name(region, i)} must be a number "
-                                               "(it is used as a dimension or axis)")
-                specs[i] = ArgSpec(specs[i].type, True, arrays[i].item())
-            key = (region.id, tuple(s.key() for s in specs))
-            comp = self.compiled.get(key)
-            if comp is not None:
-                return comp
+            specs, sig = [], []
+            for i, v in enumerate(values):
+                if v.tag == T_TENSOR:
+                    t = EskTensor.from_address(v.payload)
+                    shape = tuple(t.dims[:t.rank])
+                    specs.append(ArgSpec(TType(_NAME[t.dtype], shape)))
+                    sig.append((t.dtype, shape))
+                    if i in region.static:
+                        raise XlaError(region.loc, f"XLA region: {_input_name(region, i)} must be a number "
+                                                   "(it is used as a dimension or axis)")
+                    continue
+                if v.tag == T_SYMBOL:
+                    name = _symbol_name(v.payload)
+                    specs.append(ArgSpec(TType("i64"), True, name))
+                    sig.append((v.tag, name))
+                    continue
+                x = struct.unpack("<d", struct.pack("<q", v.payload))[0] if v.tag == T_FLONUM else v.payload
+                dtype = "f64" if v.tag == T_FLONUM else "i64"
+                specs.append(ArgSpec(TType(dtype), True, x if i in region.static else None))
+                sig.append((v.tag, x) if i in region.static else v.tag)
             try:
                 text, result = region_module(region, specs)
             except NeedStatic as need:
-                if need.index in region.static:
+                if need.indices <= region.static:
                     raise XlaError(region.loc, "internal error: region specialisation did not converge") from None
-                region.static.add(need.index)
+                region.static |= need.indices
                 continue
-            if self.backend is None:
-                self.backend = Backend()
             if os.environ.get("ESHKOL_XLA_DUMP"):
                 print(text, file=sys.stderr)
-            comp = Compiled(self.backend.compile(text), result.type)
-            self.compiled[key] = comp
+            comp = Compiled(self.backend_().compile(text), result.type)
+            self.compiled[(region.id, tuple(sig))] = comp
             return comp
 
     def _to_value(self, result, t: TType) -> EskValue:
@@ -266,6 +328,17 @@ class Driver:
         dims = (ctypes.c_int64 * t.rank)(*t.shape)
         ptr = result.unsafe_buffer_pointer() if t.size else None
         return self.rt.esk_xla_wrap(_CODE[t.dtype], t.rank, dims, ptr, handle)
+
+
+class EskString(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_uint32), ("flags", ctypes.c_uint32), ("len", ctypes.c_int64),
+                ("data", ctypes.c_void_p)]
+
+
+def _symbol_name(addr: int) -> str:
+    """The name of the symbol at ``addr`` (esk_symbol: header, then its esk_string)."""
+    string = EskString.from_address(ctypes.c_void_p.from_address(addr + 8).value)
+    return ctypes.string_at(string.data, string.len).decode()
 
 
 def _input_name(region, i: int) -> str:
