@@ -12,8 +12,6 @@
 
 static esk_tensor *matrix_arg(const char *loc, const char *who, esk_value v) {
   esk_tensor *t = esk_la_arg(loc, who, v);
-  if (t->device != ESK_DEV_HOST)
-    esk_errorf(loc, "%s: the tensor is on a GPU; move it to the host first (gpu-to-host!)", who);
   if (t->rank != 2) {
     char s[256];
     esk_errorf(loc, "%s: expected a matrix (rank 2), got a tensor of shape %s", who,

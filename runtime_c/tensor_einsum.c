@@ -228,8 +228,6 @@ esk_value esk_prim_einsum(const char *loc, int64_t argc, esk_value *argv) {
   for (int i = 0; i < NLET; i++) size[i] = -1;
   for (int o = 0; o < nops; o++) {
     ts[o] = esk_la_arg(loc, "einsum", argv[o + 1]);
-    if (ts[o]->device != ESK_DEV_HOST)
-      esk_errorf(loc, "einsum: the tensor is on a GPU; move it to the host first (gpu-to-host!)");
     if (ts[o]->rank != sp.rank[o]) {
       char sh[256];
       esk_errorf(loc, "einsum: operand %d has shape %s but \"%s\" gives it %d indices", o + 1,

@@ -57,15 +57,9 @@ static void broadcast_strides(const esk_tensor *t, int64_t r, const int64_t *dim
     }                                                                                       \
   } while (0)
 
-static void host_only(const char *loc, const char *who, const esk_tensor *t) {
-  if (t->device != ESK_DEV_HOST)
-    esk_errorf(loc, "%s: the tensor is on a GPU; move it to the host first (gpu-to-host!)", who);
-}
-
+/* A host tensor argument (GPU tensors are copied to the host: no device kernels here). */
 static esk_tensor *arg(const char *loc, const char *who, esk_value v) {
-  esk_tensor *t = esk_la_arg(loc, who, v);
-  host_only(loc, who, t);
-  return t;
+  return esk_la_arg(loc, who, v);
 }
 
 /* ---- comparisons ------------------------------------------------------------------------ */

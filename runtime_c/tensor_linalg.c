@@ -27,7 +27,9 @@
 /* ---- small helpers ---------------------------------------------------------------------- */
 
 esk_tensor *esk_la_arg(const char *loc, const char *who, esk_value v) {
-  return esk_as_tensor(loc, who, v);
+  esk_tensor *t = esk_as_tensor(loc, who, v);
+  /* GPU operands of operations without a device kernel: computed on a host copy. */
+  return t->device == ESK_DEV_HOST ? t : esk_tensor_on_host(loc, t);
 }
 
 int esk_la_result_dtype(const esk_tensor *a, const esk_tensor *b) {
@@ -170,6 +172,10 @@ void esk_la_gemm(int dt, int64_t M, int64_t N, int64_t K, const void *A, int64_t
   }
   /* The generated MLIR block kernel (kernels.c), when asked for and the shape fits. */
   if (csa == 1 && csb == 1 && esk_kernel_matmul(dt, M, N, K, A, rsa, B, rsb, C, ldc)) return;
+  /* ESHKOL_MATMUL=mlir: the compiler's generated block kernel (kernels.c), where it applies. */
+  if (csa == 1 && csb == 1 && rsa >= K && rsb >= N &&
+      esk_kernel_matmul(dt, M, N, K, A, rsa, B, rsb, C, ldc))
+    return;
   if (gemm_blas(dt, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc)) return;
   if (dt == ESK_DT_F32)
     esk_gemm_f32(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, 0, esk_linalg_threads());
@@ -292,6 +298,7 @@ esk_value esk_la_matmul(const char *loc, const char *who, esk_tensor *a, esk_ten
 esk_value esk_prim_matmul(const char *loc, esk_value a, esk_value b) {
   AD2("matmul", a, b);
   if (esk_is_cuda_tensor(a) || esk_is_cuda_tensor(b)) return esk_cuda_matmul(loc, "matmul", a, b);
+  if (esk_is_cuda_tensor(a) || esk_is_cuda_tensor(b)) return esk_cuda_matmul(loc, "matmul", a, b);
   return esk_la_matmul(loc, "matmul", esk_la_arg(loc, "matmul", a), esk_la_arg(loc, "matmul", b));
 }
 
@@ -315,7 +322,11 @@ esk_value esk_prim_tensor_dot(const char *loc, esk_value av, esk_value bv) {
     }
     return t_val(r);
   }
-  if (b->rank <= 2) return esk_la_matmul(loc, "tensor-dot", a, b);
+  if (b->rank <= 2) {
+    if (esk_is_cuda_tensor(av) || esk_is_cuda_tensor(bv))
+      return esk_cuda_matmul(loc, "tensor-dot", av, bv);
+    return esk_la_matmul(loc, "tensor-dot", a, b);
+  }
   /* b of rank >= 3: result[i..., j..., n] = sum_k a[i..., k] b[j..., k, n]. */
   int dt = esk_la_result_dtype(a, b);
   esk_tensor *A = esk_tensor_contiguous(as_dtype(a, dt)), *B = as_dtype(b, dt);

@@ -5,7 +5,8 @@
 
 #include "eshkol_rt.h"
 
-/* A tensor argument (tensors, numbers and nested lists/vectors, as esk_as_tensor). */
+/* A host tensor argument (tensors, numbers and nested lists/vectors, as esk_as_tensor; a GPU
+ * tensor is copied to the host). */
 esk_tensor *esk_la_arg(const char *loc, const char *who, esk_value v);
 /* dtype of a binary result: the common dtype, or f64 when they differ. */
 int esk_la_result_dtype(const esk_tensor *a, const esk_tensor *b);
