@@ -605,7 +605,9 @@ class ModuleLowering:
                 raise EshkolError(None, f"cannot lower top-level operation {name}")
         bodies = [FunctionLowering(st, f).lower() for f in fns]
         # Prim wrappers may add constants (their names) so build them before the init code.
-        wrappers = [self.prim_wrapper(PRIMITIVES[n]) for n in sorted(st.prim_wrappers)]
+        # Aliases share a C function (and arity): one wrapper per symbol.
+        by_symbol = {prim_fn_symbol(PRIMITIVES[n]): n for n in sorted(st.prim_wrappers)}
+        wrappers = [self.prim_wrapper(PRIMITIVES[n]) for n in by_symbol.values()]
         bodies = [b.replace("  // @@CONST-INIT@@", self.const_init()) for b in bodies]
         out = [f"!v = {abi.VALUE}", "module {"]
         nslots = max(1, len(st.globals) + len(st.consts))
@@ -687,7 +689,7 @@ class ModuleLowering:
         for i, (kind, text) in enumerate(st.consts):
             if kind == "prim":
                 code = fl.tmp()
-                fl.emit(f"{code} = llvm.mlir.addressof @esk_primfn_{PRIMITIVES[text].cname} : !llvm.ptr")
+                fl.emit(f"{code} = llvm.mlir.addressof @{prim_fn_symbol(PRIMITIVES[text])} : !llvm.ptr")
                 v = fl.call("esk_make_closure", [code, fl.cstr(text), fl.const(0)],
                             f"(!llvm.ptr, !llvm.ptr, i64) -> {V}")
             elif kind == "exact":
@@ -734,8 +736,15 @@ class ModuleLowering:
             args = [fl.load(fl.gep("%argv", i * abi.VALUE_SIZE)) for i in range(p.min_args)]
             r = fl.prim_call(p, args, loc)
         fl.emit(f"llvm.return {r} : {V}")
-        return (f"llvm.func internal @esk_primfn_{p.cname}(%self: !llvm.ptr, %argc: i64, "
+        return (f"llvm.func internal @{prim_fn_symbol(p)}(%self: !llvm.ptr, %argc: i64, "
                 f"%argv: !llvm.ptr) -> {V} {{\n" + "\n".join(fl.out) + "\n}\n")
+
+
+def prim_fn_symbol(p: Primitive) -> str:
+    """The symbol of primitive ``p`` as a procedure: names that share a C function (aliases
+    such as number? and complex?) share it when their arities agree too."""
+    hi = "n" if p.max_args is None else p.max_args
+    return f"esk_primfn_{p.cname}_{p.min_args}_{hi}"
 
 
 def lower_block_to_llvm(body: ir.Block) -> ir.Module:
