@@ -107,20 +107,26 @@ const char *esk_blas_name(void) {
   return esk_blas_available() ? blas.name : "";
 }
 
-int esk_blas_dgemm(int transa, int transb, int64_t M, int64_t N, int64_t K, const double *A,
-                   int64_t lda, const double *B, int64_t ldb, double *C, int64_t ldc) {
+int esk_blas_dgemm_ab(int transa, int transb, int64_t M, int64_t N, int64_t K, double alpha,
+                      const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
+                      double *C, int64_t ldc) {
   if (!esk_blas_available()) return 0;
   int ta = transa ? CBLAS_TRANS : CBLAS_NO_TRANS, tb = transb ? CBLAS_TRANS : CBLAS_NO_TRANS;
   if (blas.ilp64) {
-    blas.dgemm64(CBLAS_ROW_MAJOR, ta, tb, M, N, K, 1.0, A, lda, B, ldb, 0.0, C, ldc);
+    blas.dgemm64(CBLAS_ROW_MAJOR, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   } else {
     if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || lda > INT32_MAX ||
         ldb > INT32_MAX || ldc > INT32_MAX)
       return 0; /* beyond a 32-bit BLAS: the own kernel takes it */
-    blas.dgemm32(CBLAS_ROW_MAJOR, ta, tb, (int)M, (int)N, (int)K, 1.0, A, (int)lda, B,
-                 (int)ldb, 0.0, C, (int)ldc);
+    blas.dgemm32(CBLAS_ROW_MAJOR, ta, tb, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
+                 (int)ldb, beta, C, (int)ldc);
   }
   return 1;
+}
+
+int esk_blas_dgemm(int transa, int transb, int64_t M, int64_t N, int64_t K, const double *A,
+                   int64_t lda, const double *B, int64_t ldb, double *C, int64_t ldc) {
+  return esk_blas_dgemm_ab(transa, transb, M, N, K, 1.0, A, lda, B, ldb, 0.0, C, ldc);
 }
 
 int esk_blas_sgemm(int transa, int transb, int64_t M, int64_t N, int64_t K, const float *A,

@@ -28,6 +28,10 @@ const char *esk_gemm_kernel_name(void);
  * disables it). */
 int esk_blas_dgemm(int transa, int transb, int64_t M, int64_t N, int64_t K, const double *A,
                    int64_t lda, const double *B, int64_t ldb, double *C, int64_t ldc);
+/* C = alpha*op(A)*op(B) + beta*C. */
+int esk_blas_dgemm_ab(int transa, int transb, int64_t M, int64_t N, int64_t K, double alpha,
+                      const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
+                      double *C, int64_t ldc);
 int esk_blas_sgemm(int transa, int transb, int64_t M, int64_t N, int64_t K, const float *A,
                    int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc);
 /* Whether a BLAS is loaded (loads it on first call), and its file name ("" when none). */

@@ -292,6 +292,21 @@ def test_det_inv_solve(tmp_path, env, sizes):
     check_cases(tmp_path, env, cases)
 
 
+def test_lu_blocked_sizes(tmp_path, env):
+    """Sizes past the LU panel width (48) and the BLAS threshold: the blocked factorization
+    and solves, with the BLAS and with the own kernel for the trailing updates."""
+    rng = np.random.default_rng(23)
+    cases = []
+    for n in (49, 97, 130):
+        a = rng.standard_normal((n, n)) + 0.5 * n * np.eye(n)
+        a[[0, n - 1]] = a[[n - 1, 0]]  # force row exchanges
+        b = rng.standard_normal((n, 2))
+        cases.append((f"(det {lit(a)})", np.linalg.det(a), 1e-9, 0))
+        cases.append((f"(inv {lit(a)})", np.linalg.inv(a), 1e-9, 1e-12))
+        cases.append((f"(solve {lit(a)} {lit(b)})", np.linalg.solve(a, b), 1e-9, 1e-12))
+    check_cases(tmp_path, env, cases, paths=("blas", "own"))
+
+
 # ---- errors ----------------------------------------------------------------------------------------
 
 ERRORS = [
