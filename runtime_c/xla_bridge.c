@@ -15,8 +15,9 @@
 
 #include "eshkol_rt.h"
 
-/* rc 0: *out is the result; otherwise err holds the message and errloc (when non-empty) the
- * location of the operation that failed. */
+/* rc 0: *out is the result; 2: run the fallback instead (XLA cannot take these inputs);
+ * otherwise err holds the message and errloc (when non-empty) the location of the operation
+ * that failed. */
 typedef int (*esk_xla_callback)(const char *loc, int64_t region, int64_t argc, const esk_value *argv,
                                 esk_value *out, char *err, int64_t errlen, char *errloc,
                                 int64_t errloclen);
@@ -25,23 +26,24 @@ static esk_xla_callback xla_callback;
 
 void esk_xla_set_callback(esk_xla_callback fn) { xla_callback = fn; }
 
+/* (%xla-call id fallback input ...): the region through XLA, or the fallback thunk (the same
+ * code compiled for the CPU) when there is no XLA driver or an input is an AD value. */
 esk_value esk_prim_xla_call(const char *loc, int64_t argc, esk_value *argv) {
-  if (argc < 1 || argv[0].tag != ESK_T_FIXNUM) esk_errorf(loc, "%%xla-call: bad region id");
-  if (!xla_callback)
-    esk_errorf(loc, "this program was compiled for the XLA target, but no XLA driver is loaded "
-                    "(run it with `eshkol run --target=xla`)");
-  int64_t n = argc - 1;
+  if (argc < 2 || argv[0].tag != ESK_T_FIXNUM) esk_errorf(loc, "%%xla-call: bad region id");
+  esk_value fallback = argv[1];
+  int64_t n = argc - 2;
+  if (!xla_callback || esk_ad_any(n, argv + 2)) return esk_call(loc, fallback, 0, NULL);
   esk_value *args = n ? esk_alloc((size_t)n * sizeof(esk_value)) : NULL; /* argv may be reused */
-  for (int64_t i = 0; i < n; i++) { /* numbers and tensors only, as tensor prims convert */
-    esk_value v = argv[i + 1];
+  for (int64_t i = 0; i < n; i++) { /* exact numbers beyond fixnums: as tensor prims convert */
+    esk_value v = argv[i + 2];
     if (v.tag == ESK_T_BIGNUM || v.tag == ESK_T_RATIONAL) v = esk_prim_exact_to_inexact(loc, v);
-    else if (v.tag == ESK_T_PAIR || v.tag == ESK_T_VECTOR) v = esk_tensor_value(esk_as_tensor(loc, "XLA region", v));
     args[i] = v;
   }
   char err[2048], errloc[512];
   err[0] = errloc[0] = 0;
   esk_value out = esk_void();
   int rc = xla_callback(loc, argv[0].payload, n, args, &out, err, sizeof err, errloc, sizeof errloc);
+  if (rc == 2) return esk_call(loc, fallback, 0, NULL);
   if (rc) {
     /* The location string must outlive this frame (error objects keep it). */
     const char *where = errloc[0] ? strdup(errloc) : loc;

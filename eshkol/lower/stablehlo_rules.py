@@ -85,8 +85,10 @@ def dims_of(args: list, loc: Loc, who: str) -> tuple[int, ...]:
 
 
 def tensor_arg(em: Emitter, x, loc: Loc, who: str) -> Val:
-    if isinstance(x, (tuple, str)):
-        raise XlaError(loc, f"{who}: expected a tensor or a number")
+    if isinstance(x, str):
+        raise XlaError(loc, f"{who}: expected a tensor or a number, got the symbol {x}")
+    if isinstance(x, tuple):
+        raise XlaError(loc, f"{who}: expected a tensor or a number, got a list")
     return as_val(em, x)
 
 

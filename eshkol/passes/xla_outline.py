@@ -5,7 +5,7 @@ an expression of the tensor subset (see ``eshkol.lower.stablehlo``): primitives 
 ``'stablehlo'`` rule, numbers and tensor literals, ``let``/internal ``define`` of
 intermediates, and calls of the program's own procedures whose bodies are in the subset (they
 are inlined when the region is traced). The region's free variables (lexical or global) are
-its inputs. Each region becomes ``(%xla-call ID input ...)``; at run time the driver traces
+its inputs. Each region becomes ``(%xla-call ID fallback input ...)``; at run time the driver traces
 the region for the inputs' dtypes and shapes, compiles it with XLA and runs it
 (``eshkol.runtime.xla``).
 
@@ -186,7 +186,7 @@ class Outliner:
                 self.check(node.fn.body, set())
             except _NotSubset as e:
                 raise EshkolError(e.node.loc, f"with-xla-jit: {e.what} cannot run on XLA") from None
-            return self.outline(node.fn.body, node.loc, explicit=True)
+            return self.outline(node.fn.body, node.loc, explicit=True, fallback=node.fn)
         if self.auto and not isinstance(node, (A.Const, A.LRef, A.GRef, A.Lambda)):
             hoisted: list[tuple[A.Var, A.Node]] = []
             body = self._spine(node, hoisted)
@@ -234,12 +234,18 @@ class Outliner:
             return None
         return A.Prim(node.loc, node.name, args)
 
-    def outline(self, body: A.Node, loc: Loc, explicit: bool) -> A.Node:
+    def outline(self, body: A.Node, loc: Loc, explicit: bool, fallback: A.Lambda | None = None) -> A.Node:
+        """``(%xla-call ID fallback input ...)`` for the region ``body``. The fallback is a
+        thunk of the original code, which the runtime calls instead of XLA when an input is
+        an AD value (differentiation happens on the cpu target), and, for regions found
+        automatically, when XLA cannot take the inputs (the cpu target's error then)."""
         free = free_inputs(body, self.functions)
         functions = {n: self.functions[n] for n in called_functions(body, self.functions)}
         region = Region(len(self.regions), loc, body, free, functions, explicit)
         self.regions.append(region)
-        args: list[A.Node] = [A.Const(loc, region.id)]
+        if fallback is None:
+            fallback = A.Lambda(loc, [], [], None, body, name="%xla-fallback")
+        args: list[A.Node] = [A.Const(loc, region.id), fallback]
         args += [A.GRef(loc, r) if isinstance(r, str) else A.LRef(loc, r) for r in free]
         return A.Prim(loc, XLA_CALL, args)
 

@@ -42,10 +42,6 @@ DEV_HOST = 0
 _NP = {DT_F64: np.float64, DT_F32: np.float32, DT_I64: np.int64}
 _NAME = {DT_F64: "f64", DT_F32: "f32", DT_I64: "i64"}
 _CODE = {"f64": DT_F64, "f32": DT_F32, "i64": DT_I64}
-_TAG_NAMES = {0: "the empty list", 1: "the unspecified value", 2: "a boolean", 3: "a character",
-              16: "a pair", 17: "a string", 18: "a symbol", 19: "a vector", 20: "a procedure",
-              24: "a hash table", 25: "a record", 28: "an error object", 31: "a dual number",
-              32: "an AD tape node"}
 
 
 class EskValue(ctypes.Structure):
@@ -97,6 +93,9 @@ def load_regions(path: Path) -> list:
 
 
 # ---- XLA ----------------------------------------------------------------------------------------
+
+MISSING = object()
+
 
 @dataclass
 class Compiled:
@@ -186,7 +185,10 @@ class Driver:
                 # PyGILState_Ensure keeps this thread's state for the program's lifetime.
                 self.threads.add(threading.get_ident())
                 ctypes.pythonapi.PyGILState_Ensure()
-            out[0] = self.call(int(region), [argv[i] for i in range(argc)])
+            result = self.call(int(region), [argv[i] for i in range(argc)])
+            if result is None:
+                return 2  # the runtime runs the region's cpu code instead
+            out[0] = result
             return 0
         except BaseException as e:  # noqa: BLE001 - nothing may unwind through C frames
             if isinstance(e, EshkolError):
@@ -206,8 +208,11 @@ class Driver:
             if n < len(self.released):
                 return
 
-    def call(self, region_id: int, values: list[EskValue]) -> EskValue:
-        """Run region ``region_id`` on the given argument values; the result as a value.
+    def call(self, region_id: int, values: list[EskValue]) -> EskValue | None:
+        """Run region ``region_id`` on the given argument values; the result as a value, or
+        None when the region's cpu code must run instead (inputs XLA cannot take: values
+        other than numbers, host tensors and symbols; for regions found automatically, also
+        inputs the region cannot be compiled for).
 
         The hot path: one pass over the inputs builds the signature (dtype and shape of each
         tensor, kind of each number, values of the inputs the region is specialised on) and
@@ -223,8 +228,7 @@ class Driver:
             if tag == T_TENSOR:
                 t = EskTensor.from_address(v.payload)
                 if t.device != DEV_HOST:
-                    raise XlaError(None, f"input {_input_name(region, i)} of the XLA region is on a GPU; "
-                                         "move it to the host first")
+                    return None
                 rank = t.rank
                 shape = tuple(t.dims[:rank])
                 sig.append((t.dtype, shape))
@@ -237,11 +241,12 @@ class Driver:
                 sig.append((tag, _symbol_name(v.payload)))
                 inputs.append(self._scalar(T_FIXNUM, 0))
             else:
-                raise XlaError(None, f"input {_input_name(region, i)} of the XLA region is "
-                                     f"{_TAG_NAMES.get(tag, 'not a number')}, not a tensor or number")
-        comp = self.compiled.get((region_id, tuple(sig)))
-        if comp is None:
+                return None
+        comp = self.compiled.get((region_id, tuple(sig)), MISSING)
+        if comp is MISSING:
             comp = self._compile(region, values)
+        if comp is None:
+            return None
         result = comp.executable.execute_sharded(inputs).disassemble_into_single_device_arrays()[0][0]
         result.block_until_ready()
         return self._to_value(result, comp.result)
@@ -279,7 +284,7 @@ class Driver:
             self.backend = Backend()
         return self.backend
 
-    def _compile(self, region, values: list[EskValue]) -> Compiled:
+    def _compile(self, region, values: list[EskValue]) -> Compiled | None:
         """The slow path: trace the region for these inputs, compile it (or load it from the
         disk cache) and remember it under the signature ``call`` computes."""
         while True:
@@ -310,6 +315,11 @@ class Driver:
                     raise XlaError(region.loc, "internal error: region specialisation did not converge") from None
                 region.static |= need.indices
                 continue
+            except XlaError:
+                if region.explicit:
+                    raise
+                self.compiled[(region.id, tuple(sig))] = None  # the cpu code, from now on
+                return None
             if os.environ.get("ESHKOL_XLA_DUMP"):
                 print(text, file=sys.stderr)
             comp = Compiled(self.backend_().compile(text), result.type)
