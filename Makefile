@@ -19,11 +19,13 @@ install: $(STAMP)
 
 # The C runtime needs libgc (Boehm GC) and GMP (bignums, rationals); tests use Chez Scheme as
 # an oracle when present.  (Debian keeps gmp.h under /usr/include/<multiarch>/.)
+# libopenblas0 (optional) is the BLAS that `eshkol build` executables load at run time; programs
+# run through the driver use numpy's bundled OpenBLAS (runtime_c/blas.c).
 HAVE_GMP = [ -f /usr/include/gmp.h ] || ls /usr/include/*/gmp.h >/dev/null 2>&1
 sysdeps:
 	@if [ ! -f /usr/include/gc.h ] || ! $(HAVE_GMP) || ! command -v scheme >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgc-dev libgmp-dev chezscheme >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgc-dev libgmp-dev chezscheme libopenblas0 >/dev/null; \
 	  elif [ ! -f /usr/include/gc.h ] || ! $(HAVE_GMP); then \
 	    echo "missing libgc or GMP: run 'sudo apt-get install libgc-dev libgmp-dev' (and 'chezscheme' for the Scheme oracle)"; exit 1; \
 	  else \
