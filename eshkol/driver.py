@@ -19,10 +19,13 @@ class Options:
     """What determines the compiled code (part of the cache key)."""
 
     opt_level: int = 2
-    target: str = "cpu"  # where tensor code runs: cpu, or xla (regions through XLA)
+    target: str = "cpu"  # where tensor code runs: cpu, or xla (regions through XLA), or cuda
+    gpu_chip: str | None = None      # cuda: the PTX's chip (default sm_90) and PTX ISA version
+    gpu_features: str | None = None
 
     def key(self) -> str:
-        return f"O{self.opt_level}" + ("" if self.target == "cpu" else f"-{self.target}")
+        gpu = f"-{self.gpu_chip}{self.gpu_features}" if self.target == "cuda" else ""
+        return f"O{self.opt_level}" + ("" if self.target == "cpu" else f"-{self.target}") + gpu
 
 
 def read_source(path: str) -> str:
@@ -276,8 +279,6 @@ def llvm_module(text: str, file: str, options: Options, libs: list[Library],
     """(context, LLVM-dialect module, the libraries its code uses, built) of a program
     through the CPU pipeline; ``visible``: the imported names it sees (default: all that
     ``libs`` export). For the xla target its tensor regions are outlined into ``regions``."""
-    from eshkol.lower.pipelines import PIPELINES
-
     transform = None
     if options.target == "xla":
         from eshkol.passes.xla_outline import outline_program
@@ -286,7 +287,7 @@ def llvm_module(text: str, file: str, options: Options, libs: list[Library],
             regions.extend(outline_program(program))
     ctx, module, program = _compile_source(text, file, None, _imports(libs) if visible is None else visible,
                                            transform)
-    run_passes(ctx, module, PIPELINES["eshkol-cpu"])
+    run_passes(ctx, module, _target_pipeline(ctx, module, options))
     needed = _needed(libs, {lib for lib, _ in program.imports.values()})
     for lib in needed:
         lib.ensure_built()
@@ -296,6 +297,20 @@ def llvm_module(text: str, file: str, options: Options, libs: list[Library],
         if kernel_library.uses_tensors(module):  # build the runtime's kernels once
             kernel_library.ensure_built()
     return ctx, module, needed
+
+
+def _target_pipeline(ctx, module, options: Options) -> list[str]:
+    """The pipeline of ``options.target``; for cuda the GPU options are checked and recorded
+    on the module (eshkol-cuda-kernels reads them)."""
+    from eshkol.lower.pipelines import PIPELINES
+
+    if options.target != "cuda":
+        return PIPELINES["eshkol-cpu"]
+    from eshkol.lower.cuda import set_target
+
+    with ctx:
+        set_target(module, options.gpu_chip, options.gpu_features)
+    return PIPELINES["eshkol-cuda"]
 
 
 def _needed(libs: list[Library], used: set[str]) -> list[Library]:
@@ -397,6 +412,8 @@ def translate(path: str, target: str, options: Options) -> str:
     if target == "eshkol":
         with ctx:
             return str(module)
+    if target == "cuda":
+        return _translate_cuda(ctx, module, options)
     is_llvm = all(op.operation.name.startswith("llvm.") for op in module.body.operations)
     if not is_llvm:
         run_passes(ctx, module, PIPELINES["eshkol-cpu"])
@@ -404,6 +421,24 @@ def translate(path: str, target: str, options: Options) -> str:
 
     with ctx:
         return optimize_llvm_ir(translate_to_llvm_ir(str(module)), options.opt_level)
+
+
+def _translate_cuda(ctx, module, options: Options) -> str:
+    """The GPU module (PTX of the kernels the program's operations launch) and the host code."""
+    from eshkol.lower import cuda
+    from eshkol.runtime.aot import optimize_llvm_ir, translate_to_llvm_ir
+
+    with ctx:
+        used = cuda.used_kernels(module)
+    pipeline = _target_pipeline(ctx, module, Options(options.opt_level, "cuda", options.gpu_chip,
+                                                     options.gpu_features))
+    run_passes(ctx, module, pipeline[:-1])  # up to eshkol-cuda-host, which consumes the GPU module
+    with ctx:
+        gpu_text = cuda.describe(cuda.module_gpu(module), used)
+    run_passes(ctx, module, pipeline[-1:])
+    with ctx:
+        host = optimize_llvm_ir(translate_to_llvm_ir(str(module)), options.opt_level)
+    return gpu_text + "\n; ==== host code (LLVM IR): calls runtime_c/cuda_shim.c ====\n" + host
 
 
 # Heads of top-level forms whose value the REPL does not print.

@@ -167,6 +167,8 @@ esk_value esk_tensor_fused(const char *loc, int64_t argc, esk_value *argv, const
   (void)loc;
   const esk_value decline = {ESK_T_DEFAULT, 0};
   if (argc > MAX_OPERANDS) return decline;
+  for (int64_t i = 0; i < argc; i++) /* GPU operands: the chain's GPU kernel (cuda_tensor.c) */
+    if (esk_is_cuda_tensor(argv[i])) return esk_cuda_fused(loc, argc, argv, kinds, root, (const void *)f64);
   const esk_tensor *shape = NULL;
   void *ptrs[MAX_OPERANDS + 1];
   double scalars[MAX_OPERANDS];

@@ -316,6 +316,7 @@ double esk_tensor_get_flat(const esk_tensor *t, int64_t i) {
 }
 
 esk_value esk_tensor_elem_value(const esk_tensor *t, int64_t off) {
+  if (t->device == ESK_DEV_CUDA) return esk_cuda_elem_value(NULL, t, off);
   if (t->dtype == ESK_DT_I64) return esk_fixnum(((const int64_t *)t_base(t))[off]);
   return esk_flonum(t_load(t_base(t), t->dtype, off));
 }
@@ -573,12 +574,7 @@ int esk_print_tensor(esk_value v, FILE *out, int write) {
   (void)write;
   if (v.tag != ESK_T_TENSOR) return 0;
   const esk_tensor *t = TENSOR(v);
-  if (t->device != ESK_DEV_HOST) {
-    char s[256];
-    fprintf(out, "#<tensor %s %s on cuda:%d>", esk_dtype_name(t->dtype),
-            esk_shape_text(t, s, sizeof s), (int)t->buf->device_index);
-    return 1;
-  }
+  if (t->device == ESK_DEV_CUDA) t = esk_tensor_on_host(NULL, (esk_tensor *)t); /* a host copy */
   print_rows(t, 0, t->offset, out);
   return 1;
 }

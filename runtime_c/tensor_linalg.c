@@ -438,6 +438,7 @@ esk_value esk_prim_transpose(const char *loc, int64_t argc, esk_value *argv) {
   if (esk_ad_any(argc, argv)) return esk_ad_tensor_prim(loc, "transpose", argc, argv);
   if (argc != 1 && argc != 3)
     esk_errorf(loc, "transpose: expected 1 or 3 arguments (T [i j]), got %lld", (long long)argc);
+  if (esk_is_cuda_tensor(argv[0])) return esk_cuda_transpose(loc, argc, argv);
   esk_tensor *t = esk_la_arg(loc, "transpose", argv[0]);
   int64_t perm[ESK_TENSOR_MAX_RANK];
   for (int64_t i = 0; i < t->rank; i++) perm[i] = t->rank - 1 - i;

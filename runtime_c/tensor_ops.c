@@ -342,6 +342,7 @@ static void unary_into(int op, esk_tensor *out, esk_tensor *a) {
 /* ---- out-of-place operations ------------------------------------------------------------- */
 
 static esk_value binary(const char *loc, const char *who, int op, esk_value va, esk_value vb) {
+  if (esk_is_cuda_tensor(va) || esk_is_cuda_tensor(vb)) return esk_cuda_binary(loc, who, op, va, vb);
   operand oa, ob;
   esk_tensor *a = operand_of(loc, who, va, &oa), *b = operand_of(loc, who, vb, &ob);
   int64_t dims[ESK_TENSOR_MAX_RANK];
@@ -353,6 +354,7 @@ static esk_value binary(const char *loc, const char *who, int op, esk_value va, 
 }
 
 static esk_value unary(const char *loc, const char *who, int op, esk_value va) {
+  if (esk_is_cuda_tensor(va)) return esk_cuda_unary(loc, who, op, va);
   operand oa;
   esk_tensor *a = operand_of(loc, who, va, &oa);
   esk_tensor *out = esk_t_new(unary_dtype(op, a), a->rank, a->dims);

@@ -40,3 +40,12 @@ def report_errors(fn: Callable) -> Callable:
 
 OPT_LEVEL = click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True,
                          help="LLVM optimisation level.")
+
+
+
+def gpu_options(fn: Callable) -> Callable:
+    """--gpu-chip and --gpu-features of the cuda target (checked by eshkol.lower.cuda)."""
+    fn = click.option("--gpu-features", default=None, metavar="+ptxNN",
+                      help="PTX ISA version of the cuda target (default +ptx80).")(fn)
+    return click.option("--gpu-chip", default=None, metavar="sm_NN",
+                        help="GPU the cuda target's PTX is for: sm_80, sm_90 (default), ...")(fn)

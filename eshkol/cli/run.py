@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from eshkol.cli.common import OPT_LEVEL, report_errors
+from eshkol.cli.common import OPT_LEVEL, gpu_options, report_errors
 
 # Module search (COMPAT.md section 4): -I folders, and --no-stdlib to drop the implicit stdlib.
 INCLUDE = click.option("-I", "include", multiple=True, metavar="DIR",
@@ -40,19 +40,21 @@ def main(ctx: click.Context) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Say whether the compile cache was hit.")
 @INCLUDE
 @NO_STDLIB
-@click.option("--target", type=click.Choice(["cpu", "xla"]), default="cpu", show_default=True,
+@click.option("--target", type=click.Choice(["cpu", "xla", "cuda"]), default="cpu", show_default=True,
               envvar="ESHKOL_TARGET",
               help="Where tensor code runs. xla: every maximal tensor expression and every "
                    "(with-xla-jit body ...) runs as one XLA computation (needs jax); with cpu, "
-                   "with-xla-jit just evaluates its body. Default from $ESHKOL_TARGET.")
+                   "with-xla-jit just evaluates its body; cuda: GPU kernels (PTX) compiled in, "
+                   "tensors on the GPU run them. Default from $ESHKOL_TARGET.")
+@gpu_options
 @report_errors
 def run(file: str, args: tuple[str, ...], opt_level: int, verbose: bool, include: tuple[str, ...],
-        no_stdlib: bool, target: str) -> None:
+        no_stdlib: bool, target: str, gpu_chip: str | None, gpu_features: str | None) -> None:
     """Compile FILE (or use the cached compilation) and run it; ARGS go to the program."""
     from eshkol.driver import Options, run_program
 
     _modules(include, no_stdlib)
-    status = run_program(file, list(args), Options(opt_level, target), verbose)
+    status = run_program(file, list(args), Options(opt_level, target, gpu_chip, gpu_features), verbose)
     sys.stdout.flush()
     sys.exit(status)
 
@@ -63,13 +65,18 @@ def run(file: str, args: tuple[str, ...], opt_level: int, verbose: bool, include
 @OPT_LEVEL
 @INCLUDE
 @NO_STDLIB
+@click.option("--target", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="cuda: the executable carries the GPU kernels (PTX) and calls the CUDA driver "
+                   "(dlopen'ed at run time: building needs no CUDA).")
+@gpu_options
 @report_errors
-def build(file: str, output: str, opt_level: int, include: tuple[str, ...], no_stdlib: bool) -> None:
+def build(file: str, output: str, opt_level: int, include: tuple[str, ...], no_stdlib: bool,
+          target: str, gpu_chip: str | None, gpu_features: str | None) -> None:
     """Compile FILE into a native executable that runs without Python."""
     from eshkol.driver import Options, build_program
 
     _modules(include, no_stdlib)
-    build_program(file, output, Options(opt_level))
+    build_program(file, output, Options(opt_level, target, gpu_chip, gpu_features))
 
 
 @main.command()

@@ -133,3 +133,8 @@ prim("tensor-qr", "tensor_qr", 1, kind="linalg")            # -> (Q R), reduced
 prim("tensor-lstsq", "tensor_lstsq", 2, kind="linalg")
 prim("tensor-svd", "tensor_svd", 1, kind="linalg")          # -> (U S V), A = U diag(S) V^T
 prim("tensor-eig", "tensor_eig", 1, kind="linalg")          # symmetric: -> (w V), ascending
+# v1.x names (COMPAT.md B/C) with the same C functions: the axis may come first.
+prim("concatenate", "tensor_concat", 1, None, kind="shape")   # (concatenate axis t ...)
+prim("stack", "tensor_stack", 1, None, kind="shape")          # (stack axis t1 t2 ...)
+prim("split", "tensor_split", 2, 3, kind="shape")             # (split t n axis)
+prim("slice", "tensor_slice", 2, 3, kind="shape")             # (slice t start end)

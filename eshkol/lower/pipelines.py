@@ -34,4 +34,6 @@ DESCRIPTIONS = {
     "eshkol-cpu-to-llvm": "kernels: lower to the LLVM dialect with C entries",
     "eshkol-lower-cpu": "kernels: fuse, bufferize, vectorize, lower (the four stages)",
     "eshkol-cpu": "the CPU path: optimize, fuse tensors, kernels, lower to the LLVM dialect",
+    "eshkol-lower-cuda": "GPU kernels (runtime set + fused chains) through gpu/NVVM to PTX",
+    "eshkol-cuda": "the CUDA path: the CPU path plus PTX kernels registered at the entry",
 }

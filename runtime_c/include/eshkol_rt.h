@@ -715,6 +715,8 @@ enum { ESK_RED_SUM, ESK_RED_MEAN, ESK_RED_MAX, ESK_RED_MIN, ESK_RED_PROD, ESK_RE
  * sum/mean/max/min/prod on the device (all elements: a flonum; along an axis: a CUDA tensor
  * without it), the other kinds through the host's builtins (tensor results back on the GPU). */
 esk_value esk_cuda_reduce(const char *loc, int kind, int64_t argc, esk_value *argv);
+/* (transpose t [i j]) of a CUDA tensor: a permuted copy made on the device. */
+esk_value esk_cuda_transpose(const char *loc, int64_t argc, esk_value *argv);
 /* Matrix product with cuBLAS where an operand is a CUDA tensor (both must be). */
 esk_value esk_cuda_matmul(const char *loc, const char *who, esk_value a, esk_value b);
 /* A host tensor with t's elements: t itself on the host, else a fresh contiguous copy (for
