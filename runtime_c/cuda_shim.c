@@ -74,12 +74,13 @@ static void cu_check(const char *loc, CUresult r, const char *what) {
 
 /* Load the driver and open device 0; records the reason on failure.  Called under cu_lock. */
 static void cu_open(void) {
-  void *lib = NULL;
+  /* ESHKOL_LIBCUDA: another driver library (tests name a missing one to act as a machine
+   * without a GPU). */
   const char *env = getenv("ESHKOL_LIBCUDA");
-  if (env && *env) lib = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-  if (!lib) lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  const char *name = env && *env ? env : "libcuda.so.1";
+  void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
-    snprintf(cu_reason, sizeof cu_reason, "cuda: no CUDA driver found (libcuda.so.1)");
+    snprintf(cu_reason, sizeof cu_reason, "cuda: no CUDA driver found (%s)", name);
     cu_state = -1;
     return;
   }

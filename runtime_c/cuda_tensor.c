@@ -758,3 +758,39 @@ esk_value esk_cuda_fused(const char *loc, int64_t argc, const esk_value *argv, c
   }
   return esk_flonum(r);
 }
+
+/* (%tensor-place t): the cuda target's wrapper of creation builtins (passes/cuda_place.py). */
+esk_value esk_prim_tensor_place(const char *loc, esk_value t) { return esk_tensor_place(loc, t); }
+
+/* (transpose t [i j]) of a CUDA tensor: a permuted copy on the device (a copy, as on the host,
+ * so that the result never aliases t); the host's argument errors otherwise. */
+esk_value esk_cuda_transpose(const char *loc, int64_t argc, esk_value *argv) {
+  esk_tensor *t = as_cuda(argv[0]);
+  int64_t perm[ESK_TENSOR_MAX_RANK];
+  for (int64_t i = 0; i < t->rank; i++) perm[i] = t->rank - 1 - i;
+  if (argc == 3) {
+    for (int64_t i = 0; i < t->rank; i++) perm[i] = i;
+    int64_t ax[2];
+    for (int k = 0; k < 2; k++) {
+      esk_value v = argv[1 + k];
+      if (v.tag != ESK_T_FIXNUM || v.payload < -t->rank || v.payload >= t->rank)
+        return to_device_value(loc, esk_prim_transpose(loc, argc, (esk_value[]){host_value(loc, argv[0]), argv[1], argv[2]}));
+      ax[k] = v.payload < 0 ? v.payload + t->rank : v.payload;
+    }
+    perm[ax[0]] = ax[1];
+    perm[ax[1]] = ax[0];
+  }
+  esk_tensor *v = GC_MALLOC(sizeof *v);
+  if (!v) esk_errorf(loc, "out of memory");
+  *v = *t;
+  for (int64_t i = 0; i < t->rank; i++) {
+    v->dims[i] = t->dims[perm[i]];
+    v->strides[i] = t->strides[perm[i]];
+  }
+  esk_tensor *c = dcontig(loc, v);
+  if (c != v) return esk_tensor_value(c);
+  esk_tensor *o = dnew(loc, t->dtype, t->rank, v->dims); /* already contiguous: still a copy */
+  esk_cu_dtod(loc, dptr(o), dptr(t) + (esk_devptr)(t->offset * esize(t->dtype)),
+              (size_t)(t->size * esize(t->dtype)));
+  return esk_tensor_value(o);
+}

@@ -21,5 +21,7 @@ prim("gpu-to-device!", "gpu_to_device", 1, kind="mutate")   # moves t's data; re
 prim("gpu-to-host!", "gpu_to_host", 1, kind="mutate")
 prim("tensor-device", "tensor_device", 1, kind="inspect")   # 'cpu or 'cuda:0
 prim("gpu-synchronize", "gpu_synchronize", 0)                # waits for queued GPU work
-# (with-device 'cuda:0 body ...) expands to (%with-device 'cuda:0 (lambda () body ...)).
+# (with-device 'cuda:0 body ...) expands to (%with-device 'cuda:0 (lambda () body ...)); with
+# the cuda target each creation builtin's result goes through %tensor-place (passes/cuda_place.py).
 prim("%with-device", "with_device", 2)
+prim("%tensor-place", "tensor_place", 1)

@@ -178,12 +178,25 @@ def _compile(kernels: list[Kernel], target: GpuTarget) -> list[KernelEntry]:
     return out
 
 
-def compile_kernels(kernels: list[Kernel], target: GpuTarget) -> GpuModule:
-    """PTX and manifest of ``kernels``, from the compile cache when it has them."""
-    from eshkol.runtime.cache import cache_dir
-    from eshkol.runtime.toolchain import version_stamp
+def _mlir_version() -> str:
+    from importlib import metadata
 
-    h = hashlib.sha256(f"{version_stamp()}|{target}".encode())
+    try:
+        return metadata.version("xtc-mlir-python-bindings")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+# Bump when the manifest format or the way kernels are compiled changes.
+_FORMAT = 1
+
+
+def compile_kernels(kernels: list[Kernel], target: GpuTarget) -> GpuModule:
+    """PTX and manifest of ``kernels``, from the compile cache when it has them (the key is
+    the kernels' text, the pipeline and the MLIR version: PTX depends on nothing else)."""
+    from eshkol.runtime.cache import cache_dir
+
+    h = hashlib.sha256(f"{_FORMAT}|{_mlir_version()}|{target.pipeline()}".encode())
     for k in kernels:
         h.update(k.func.encode())
     path = cache_dir() / f"cuda-{h.hexdigest()[:32]}.json"
@@ -198,8 +211,12 @@ def compile_kernels(kernels: list[Kernel], target: GpuTarget) -> GpuModule:
     return GpuModule(target, tuple(entries), str(path))
 
 
-def load_gpu_module(path: Path) -> GpuModule:
-    """A GPU module that compile_kernels wrote."""
+def load_gpu_module(path: Path | str) -> GpuModule:
+    """A GPU module that compile_kernels wrote (paths joined by '+': their kernels in order)."""
+    parts = str(path).split("+")
+    if len(parts) > 1:
+        mods = [load_gpu_module(p) for p in parts]
+        return GpuModule(mods[0].target, tuple(k for m in mods for k in m.kernels), str(path))
     data = json.loads(Path(path).read_text())
     entries = tuple(KernelEntry(d["name"], d["entry"], d["block"],
                                 tuple((p, sz) for p, sz in d["params"]), d["ptx"])
@@ -308,7 +325,10 @@ def kernels_pass(module) -> None:
         return ir.WalkResult.ADVANCE
 
     module.walk(visit)
-    gpu = compile_kernels(program_kernels(list(fused.values())), target)
+    # The runtime's set and the program's chains are cached apart: the set is compiled once.
+    std = compile_kernels(standard_kernels(), target)
+    own = compile_kernels(program_kernels(list(fused.values()))[len(std.kernels):], target)
+    gpu = GpuModule(target, std.kernels + own.kernels, f"{std.path}+{own.path}")
     attrs[ATTR_MODULE] = ir.StringAttr.get(json.dumps({
         "cache": gpu.path, "fused": list(fused)}))
 
@@ -323,7 +343,7 @@ def host_pass(module) -> None:
     if ATTR_MODULE not in attrs:
         raise EshkolError(None, "eshkol-cuda-host needs eshkol-cuda-kernels first")
     info = json.loads(ir.StringAttr(attrs[ATTR_MODULE]).value)
-    gpu = load_gpu_module(Path(info["cache"]))
+    gpu = load_gpu_module(info["cache"])
     del attrs[ATTR_MODULE]
     if ATTR_TARGET in attrs:
         del attrs[ATTR_TARGET]
@@ -343,7 +363,7 @@ def module_gpu(module) -> GpuModule:
     from mlir import ir
 
     attrs = module.operation.attributes
-    return load_gpu_module(Path(json.loads(ir.StringAttr(attrs[ATTR_MODULE]).value)["cache"]))
+    return load_gpu_module(json.loads(ir.StringAttr(attrs[ATTR_MODULE]).value)["cache"])
 
 
 # ---- which kernels a program's operations launch (the registry's 'gpu' rules) -----------------

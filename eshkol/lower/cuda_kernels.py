@@ -61,6 +61,19 @@ UNARY: dict[str, str] = {
     "square": "{r} = arith.mulf {x}, {x} : {t}",
 }
 
+# NVPTX lowers an f32 math.sqrt to sqrt.approx; through f64 it is correctly rounded (double
+# rounding is exact for sqrt), as numpy's is.
+SQRT_F32 = ("{r}_w = arith.extf {x} : f32 to f64\n{r}_s = math.sqrt {r}_w : f64\n"
+            "{r} = arith.truncf {r}_s : f64 to f32")
+
+
+def unary_text(op: str, r: str, x: str, t: str) -> str:
+    """MLIR computing SSA ``r`` = op(``x``) in type ``t``."""
+    if op == "sqrt" and t == "f32":
+        return SQRT_F32.format(r=r, x=x)
+    return UNARY[op].format(r=r, x=x, t=t)
+
+
 # Reductions: name -> template combining the accumulator {x} with element {y}.
 REDUCE: dict[str, str] = {
     "sum": BINARY["add"],
@@ -171,7 +184,7 @@ def binary_kernel(op: str, variant: str, t: str) -> Kernel:
 def unary_kernel(op: str, variant: str, t: str) -> Kernel:
     """``ew_<op>_u_<t>`` (rank 1) or ``ew_<op>_u4_<t>`` (a strided rank-4 view)."""
     name = f"ew_{op}_{variant}_{t}"
-    calc = UNARY[op].format(r="%r", x="%x", t=t)
+    calc = unary_text(op, "%r", "%x", t)
     if variant == "u":
         return _func(name, f"%a: {m1s(t)}, %o: {m1(t)}", _dim("%o", m1(t)), "%n",
                      f"%x = memref.load %a[%i] : {m1s(t)}\n{calc}\nmemref.store %r, %o[%i] : {m1(t)}")
@@ -261,7 +274,10 @@ def _fused_value(e: tuple, kinds: str, t: str, lines: list[str], counter: list[i
     kids = [_fused_value(k, kinds, t, lines, counter) for k in e[1:]]
     counter[0] += 1
     v = f"%v{counter[0]}"
-    lines.append(f"{v} = " + ELEMENTWISE[e[0]][1].format(*kids, T=t))
+    if e[0] == "tensor-sqrt":
+        lines.append(unary_text("sqrt", v, kids[0], t))
+    else:
+        lines.append(f"{v} = " + ELEMENTWISE[e[0]][1].format(*kids, T=t))
     return v
 
 

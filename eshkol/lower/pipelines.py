@@ -23,7 +23,15 @@ PIPELINES: dict[str, list[str]] = {
     "eshkol-lower-cpu": cpu.LOWER_CPU,
     "eshkol-cpu": ["eshkol-fold-constants", "eshkol-dce", *TENSOR_TO_LINALG, *cpu.LOWER_CPU,
                    "eshkol-to-llvm"],
+    # CUDA (lower/cuda.py): the CPU path, plus the GPU kernels (after fusion, so each fused chain
+    # gets one) compiled to PTX and registered by the lowered program's entry.
+    "eshkol-lower-cuda": ["eshkol-cuda-place", "eshkol-cuda-kernels"],
 }
+# The CUDA path is the CPU path with those two after the tensor kernels, and the registration
+# of the kernels last.
+_after = PIPELINES["eshkol-cpu"].index(TENSOR_TO_LINALG[-1]) + 1
+PIPELINES["eshkol-cuda"] = [*PIPELINES["eshkol-cpu"][:_after], *PIPELINES["eshkol-lower-cuda"],
+                            *PIPELINES["eshkol-cpu"][_after:], "eshkol-cuda-host"]
 
 DESCRIPTIONS = {
     "eshkol-optimize": "optimize the eshkol dialect (fold constants, remove dead code)",
@@ -34,6 +42,8 @@ DESCRIPTIONS = {
     "eshkol-cpu-to-llvm": "kernels: lower to the LLVM dialect with C entries",
     "eshkol-lower-cpu": "kernels: fuse, bufferize, vectorize, lower (the four stages)",
     "eshkol-cpu": "the CPU path: optimize, fuse tensors, kernels, lower to the LLVM dialect",
+    "eshkol-lower-cuda": "GPU kernels (runtime set + fused chains) through gpu/NVVM to PTX",
+    "eshkol-cuda": "the CUDA path: the CPU path plus PTX kernels registered at the entry",
     "eshkol-lower-cuda": "GPU kernels (runtime set + fused chains) through gpu/NVVM to PTX",
     "eshkol-cuda": "the CUDA path: the CPU path plus PTX kernels registered at the entry",
 }

@@ -17,6 +17,9 @@ from eshkol.passes import (
     cpu_drop_schedule,
     cpu_kernel_abi,
     cpu_schedule,
+    cuda_host,
+    cuda_kernels,
+    cuda_place,
     dce,
     expand_math,
     fold_constants,
@@ -49,6 +52,10 @@ PASSES: dict[str, PassInfo] = {
         PassInfo("eshkol-cpu-drop-schedule", cpu_drop_schedule.__doc__.splitlines()[0],
                  cpu_drop_schedule.run),
         PassInfo("eshkol-cpu-kernel-abi", cpu_kernel_abi.__doc__.splitlines()[0], cpu_kernel_abi.run),
+        # CUDA (lower/cuda.py): kernels to PTX, then their registration in the lowered program
+        PassInfo("eshkol-cuda-kernels", cuda_kernels.__doc__.splitlines()[0], cuda_kernels.run),
+        PassInfo("eshkol-cuda-host", cuda_host.__doc__.splitlines()[0], cuda_host.run),
+        PassInfo("eshkol-cuda-place", cuda_place.__doc__.splitlines()[0], cuda_place.run),
         # CUDA (lower/cuda.py): kernels to PTX, then their registration in the lowered program
         PassInfo("eshkol-cuda-kernels", cuda_kernels.__doc__.splitlines()[0], cuda_kernels.run),
         PassInfo("eshkol-cuda-host", cuda_host.__doc__.splitlines()[0], cuda_host.run),
