@@ -44,6 +44,4 @@ DESCRIPTIONS = {
     "eshkol-cpu": "the CPU path: optimize, fuse tensors, kernels, lower to the LLVM dialect",
     "eshkol-lower-cuda": "GPU kernels (runtime set + fused chains) through gpu/NVVM to PTX",
     "eshkol-cuda": "the CUDA path: the CPU path plus PTX kernels registered at the entry",
-    "eshkol-lower-cuda": "GPU kernels (runtime set + fused chains) through gpu/NVVM to PTX",
-    "eshkol-cuda": "the CUDA path: the CPU path plus PTX kernels registered at the entry",
 }
