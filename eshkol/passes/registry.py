@@ -54,8 +54,6 @@ PASSES: dict[str, PassInfo] = {
         PassInfo("eshkol-cpu-kernel-abi", cpu_kernel_abi.__doc__.splitlines()[0], cpu_kernel_abi.run),
         # CUDA (lower/cuda.py): kernels to PTX, then their registration in the lowered program
         PassInfo("eshkol-cuda-kernels", cuda_kernels.__doc__.splitlines()[0], cuda_kernels.run),
-        # CUDA (lower/cuda.py): kernels to PTX, then their registration in the lowered program
-        PassInfo("eshkol-cuda-kernels", cuda_kernels.__doc__.splitlines()[0], cuda_kernels.run),
         PassInfo("eshkol-cuda-host", cuda_host.__doc__.splitlines()[0], cuda_host.run),
         PassInfo("eshkol-cuda-place", cuda_place.__doc__.splitlines()[0], cuda_place.run),
     ]
