@@ -88,9 +88,10 @@ int64_t esk_xla_take_released(int64_t *out, int64_t max) {
   return k;
 }
 
-/* A contiguous host tensor over `data` (owned by the driver under `handle`, released through
- * esk_xla_take_released once the tensor is garbage). */
-esk_value esk_xla_wrap(int32_t dtype, int64_t rank, const int64_t *dims, void *data, int64_t handle) {
+/* *out = a contiguous host tensor over `data` (owned by the driver under `handle`, released
+ * through esk_xla_take_released once the tensor is garbage). */
+void esk_xla_wrap(int32_t dtype, int64_t rank, const int64_t *dims, void *data, int64_t handle,
+                  esk_value *out) {
   if (rank < 0 || rank > ESK_TENSOR_MAX_RANK) esk_errorf(NULL, "XLA result of rank %lld", (long long)rank);
   size_t bytes = esk_dtype_size(dtype);
   for (int64_t i = 0; i < rank; i++) bytes *= (size_t)dims[i];
@@ -131,5 +132,5 @@ esk_value esk_xla_wrap(int32_t dtype, int64_t rank, const int64_t *dims, void *d
   outstanding += bytes;
   pthread_mutex_unlock(&xla_lock);
   GC_REGISTER_FINALIZER_NO_ORDER(b, xla_buf_finalize, (void *)(intptr_t)handle, NULL, NULL);
-  return (esk_value){ESK_T_TENSOR, (int64_t)(intptr_t)t};
+  *out = (esk_value){ESK_T_TENSOR, (int64_t)(intptr_t)t};
 }

@@ -60,9 +60,17 @@ class EskTensor(ctypes.Structure):
                 ("buf", ctypes.POINTER(EskTensorBuf))]
 
 
-CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64,
-                            ctypes.POINTER(EskValue), ctypes.POINTER(EskValue), ctypes.c_void_p,
+# (loc, region, argc, argv, out, err, errlen, errloc, errloclen): pointers stay plain integers
+# (converting them costs more than the rest of a call of a small region).
+CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                             ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
+# esk_tensor as bytes: header (type, flags), dtype, device, rank, size, offset, dims[8],
+# strides[8], buf.
+TENSOR = struct.Struct("<IIiiqqq8q8qQ")
+_VALUE = struct.Struct("<qq")
+_QWORD = struct.Struct("<q")
+_DOUBLE = struct.Struct("<d")
 
 
 def missing_jax_message() -> str:
@@ -101,6 +109,11 @@ MISSING = object()
 class Compiled:
     executable: Any
     result: TType
+    dims: Any = None  # the result's dims as a C array, for esk_xla_wrap
+
+    def __post_init__(self) -> None:
+        self.dims = (ctypes.c_int64 * max(1, self.result.rank))(*self.result.shape)
+        self.code = _CODE.get(self.result.dtype, DT_F64)
 
 
 class Backend:
@@ -168,9 +181,9 @@ class Driver:
         self.live: dict[int, Any] = {}
         self.next_handle = 1
         self.released = (ctypes.c_int64 * 1024)()
-        rt.esk_xla_wrap.restype = EskValue
-        rt.esk_xla_wrap.argtypes = [ctypes.c_int32, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64),
-                                    ctypes.c_void_p, ctypes.c_int64]
+        rt.esk_xla_wrap.restype = None
+        rt.esk_xla_wrap.argtypes = [ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
+                                    ctypes.c_int64, ctypes.c_void_p]
         rt.esk_xla_take_released.restype = ctypes.c_int64
         rt.esk_xla_take_released.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.c_int64]
         self.callback = CALLBACK(self._callback)
@@ -185,11 +198,9 @@ class Driver:
                 # PyGILState_Ensure keeps this thread's state for the program's lifetime.
                 self.threads.add(threading.get_ident())
                 ctypes.pythonapi.PyGILState_Ensure()
-            result = self.call(int(region), [argv[i] for i in range(argc)])
-            if result is None:
-                return 2  # the runtime runs the region's cpu code instead
-            out[0] = result
-            return 0
+            values = _VALUE.iter_unpack(ctypes.string_at(argv, 16 * argc)) if argc else ()
+            return 0 if self.call(region, list(values), out) else 2  # 2: run the cpu code
+
         except BaseException as e:  # noqa: BLE001 - nothing may unwind through C frames
             if isinstance(e, EshkolError):
                 msg, where = e.message, (str(e.loc) if e.loc.line > 0 else "")
@@ -208,11 +219,11 @@ class Driver:
             if n < len(self.released):
                 return
 
-    def call(self, region_id: int, values: list[EskValue]) -> EskValue | None:
-        """Run region ``region_id`` on the given argument values; the result as a value, or
-        None when the region's cpu code must run instead (inputs XLA cannot take: values
-        other than numbers, host tensors and symbols; for regions found automatically, also
-        inputs the region cannot be compiled for).
+    def call(self, region_id: int, values: list[tuple[int, int]], out: int) -> bool:
+        """Run region ``region_id`` on the argument values ((tag, payload) pairs) and store
+        the result at ``out``; False when the region's cpu code must run instead (inputs XLA
+        cannot take: values other than numbers, host tensors and symbols; for regions found
+        automatically, also inputs the region cannot be compiled for).
 
         The hot path: one pass over the inputs builds the signature (dtype and shape of each
         tensor, kind of each number, values of the inputs the region is specialised on) and
@@ -223,45 +234,43 @@ class Driver:
         sig: list = []
         inputs: list = []
         static = region.static
-        for i, v in enumerate(values):
-            tag = v.tag
+        for i, (tag, payload) in enumerate(values):
             if tag == T_TENSOR:
-                t = EskTensor.from_address(v.payload)
-                if t.device != DEV_HOST:
-                    return None
-                rank = t.rank
-                shape = tuple(t.dims[:rank])
-                sig.append((t.dtype, shape))
-                inputs.append(self._device_array(t, shape))
+                h = TENSOR.unpack(ctypes.string_at(payload, TENSOR.size))
+                if h[3] != DEV_HOST:
+                    return False
+                dtype, rank = h[2], h[4]
+                shape = h[7:7 + rank]
+                sig.append((dtype, shape))
+                base = _QWORD.unpack(ctypes.string_at(h[23], 8))[0] if h[23] else 0
+                key = (base + h[6] * (4 if dtype == DT_F32 else 8), dtype, shape, h[15:15 + rank])
+                arr = self.views.get(key)
+                inputs.append(arr if arr is not None else self._device_array(payload, key))
             elif tag == T_FLONUM or tag == T_FIXNUM:
-                x = struct.unpack("<d", struct.pack("<q", v.payload))[0] if tag == T_FLONUM else v.payload
+                x = _DOUBLE.unpack(_QWORD.pack(payload))[0] if tag == T_FLONUM else payload
                 sig.append((tag, x) if i in static else tag)
                 inputs.append(self._scalar(tag, x))
             elif tag == T_SYMBOL:  # a dtype name: the region is specialised on it
-                sig.append((tag, _symbol_name(v.payload)))
+                sig.append((tag, _symbol_name(payload)))
                 inputs.append(self._scalar(T_FIXNUM, 0))
             else:
-                return None
+                return False
         comp = self.compiled.get((region_id, tuple(sig)), MISSING)
         if comp is MISSING:
             comp = self._compile(region, values)
         if comp is None:
-            return None
+            return False
         result = comp.executable.execute_sharded(inputs).disassemble_into_single_device_arrays()[0][0]
         result.block_until_ready()
-        return self._to_value(result, comp.result)
+        self._store(result, comp, out)
+        return True
 
-    def _device_array(self, t: EskTensor, shape: tuple[int, ...]):
+    def _device_array(self, payload: int, key: tuple):
         """A device array for a host tensor: a zero-copy alias of its memory, cached by
-        address, dtype and shape (the memory of a live tensor at that address is what the
-        alias reads); strided or unaligned tensors are copied each time."""
-        dtype = t.dtype
-        addr = (t.buf.contents.base or 0) + t.offset * (4 if dtype == DT_F32 else 8)
-        key = (addr, dtype, shape, tuple(t.strides[:t.rank]))
-        arr = self.views.get(key)
-        if arr is not None:
-            return arr
-        host = _host_array(t)
+        address, dtype, shape and strides (the memory of a live tensor at that address is what
+        the alias reads); strided or unaligned tensors are copied each time."""
+        addr = key[0]
+        host = _host_array(EskTensor.from_address(payload))
         arr = self.backend_().jax.device_put(host, self.backend.device)
         if host.size and arr.unsafe_buffer_pointer() == addr:  # an alias, not a copy
             if len(self.views) >= 4096:
@@ -284,12 +293,13 @@ class Driver:
             self.backend = Backend()
         return self.backend
 
-    def _compile(self, region, values: list[EskValue]) -> Compiled | None:
+    def _compile(self, region, values: list[tuple[int, int]]) -> Compiled | None:
         """The slow path: trace the region for these inputs, compile it (or load it from the
         disk cache) and remember it under the signature ``call`` computes."""
         while True:
             specs, sig = [], []
-            for i, v in enumerate(values):
+            for i, (tag, payload) in enumerate(values):
+                v = EskValue(tag, payload)
                 if v.tag == T_TENSOR:
                     t = EskTensor.from_address(v.payload)
                     shape = tuple(t.dims[:t.rank])
@@ -326,18 +336,19 @@ class Driver:
             self.compiled[(region.id, tuple(sig))] = comp
             return comp
 
-    def _to_value(self, result, t: TType) -> EskValue:
+    def _store(self, result, comp: Compiled, out: int) -> None:
+        """Store the result at ``out``: a number for rank 0, else a tensor over XLA's buffer."""
+        t = comp.result
         if t.rank == 0:
             x = np.asarray(result).item()
-            if t.dtype == "i64":
-                return EskValue(T_FIXNUM, int(x))
-            return EskValue(T_FLONUM, struct.unpack("<q", struct.pack("<d", float(x)))[0])
+            value = (T_FIXNUM, int(x)) if t.dtype == "i64" else (T_FLONUM, _QWORD.unpack(_DOUBLE.pack(float(x)))[0])
+            ctypes.memmove(out, _VALUE.pack(*value), 16)
+            return
         handle = self.next_handle
         self.next_handle += 1
         self.live[handle] = result
-        dims = (ctypes.c_int64 * t.rank)(*t.shape)
         ptr = result.unsafe_buffer_pointer() if t.size else None
-        return self.rt.esk_xla_wrap(_CODE[t.dtype], t.rank, dims, ptr, handle)
+        self.rt.esk_xla_wrap(comp.code, t.rank, ctypes.addressof(comp.dims), ptr, handle, out)
 
 
 class EskString(ctypes.Structure):
