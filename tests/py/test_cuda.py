@@ -249,6 +249,21 @@ def test_gpu_operations_match_numpy(tmp_path):
             np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-12, err_msg=label)
 
 
+@pytest.mark.gpu
+@needs_gpu
+def test_every_tensor_builtin_survives_gpu_tensors(tmp_path):
+    """Each tensor builtin on CUDA tensors works or raises an error object: never a crash."""
+    exe = _program("gpu_robust", tmp_path)
+    p = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600)
+    lines = p.stdout.splitlines()
+    assert p.returncode == 0, f"crashed after: {lines[-1] if lines else '(nothing)'}\n{p.stderr[-2000:]}"
+    assert lines[-1] == "done"
+    results = [line.partition(" => ")[2] for line in lines[:-1]]
+    assert all(r == "ok" or r.startswith("err") for r in results), lines
+    failed = [line for line, r in zip(lines, results, strict=False) if r != "ok"]
+    print(f"{len(results) - len(failed)} of {len(results)} calls worked; raised:", *failed, sep="\n  ")
+
+
 def build_artifacts(out: Path) -> None:
     """Compile the GPU test programs into ``out`` (for a GPU machine without MLIR)."""
     out.mkdir(parents=True, exist_ok=True)
