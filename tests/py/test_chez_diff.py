@@ -37,11 +37,8 @@ needs_chez = pytest.mark.skipif(CHEZ is None,
 
 # Programs where Eshkol differs from Chez (reproducers kept out of the passing set).
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "known_boolean_eq": "R7RS boolean=? is unbound in Eshkol",
-    "known_symbol_eq": "R7RS symbol=? is unbound in Eshkol",
-    "known_cadddr": "R7RS (scheme cxr) cadddr is unbound in Eshkol",
-    "known_exact_integer_sqrt": "R7RS exact-integer-sqrt is unbound in Eshkol",
-    "known_vector_map_multi": "Eshkol vector-map accepts only one vector (R7RS allows several)",
+    # (boolean=?, symbol=?, cadddr, exact-integer-sqrt and multi-vector vector-map came with
+    # the v1.x standard library; their known_* programs now pass like the others.)
     "known_apply_many_args": "Eshkol apply fails with 'too many arguments' for a 10000-element list",
 }
 
