@@ -88,15 +88,23 @@ class _Tree:
         self.kinds.append("s" if _is_scalar_leaf(v, self.scalars) else "t")
         return ("arg", len(self.leaves) - 1)
 
+    def _inner(self, v: ir.Value) -> ir.Operation | None:
+        """The op defining ``v`` when it can join the chain."""
+        d = _defining_op(v)
+        return d if _elementwise(d) and d.block == self.block and _single_use(v) else None
+
+    def _has_tensor(self, op: ir.Operation) -> bool:
+        """Whether the subtree at ``op`` reaches a tensor leaf (a subtree of numbers alone
+        stays a primitive call: its result's dtype follows the runtime's rules for numbers)."""
+        return any(self._has_tensor(d) if (d := self._inner(v)) is not None
+                   else not _is_scalar_leaf(v, self.scalars) for v in op.operands)
+
     def build(self, op: ir.Operation) -> tuple:
         self.ops.append(op)
         kids = []
         for v in op.operands:
-            d = _defining_op(v)
-            if _elementwise(d) and d.block == self.block and _single_use(v):
-                kids.append(self.build(d))
-            else:
-                kids.append(self.leaf(v))
+            d = self._inner(v)
+            kids.append(self.build(d) if d is not None and self._has_tensor(d) else self.leaf(v))
         return (_prim_name(op), *kids)
 
 
