@@ -10,6 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from eshkol.lower.cpu import host_features
 from eshkol.runtime.toolchain import version_stamp
 
 
@@ -24,7 +25,8 @@ def cache_dir() -> Path:
 def cache_key(source: str, file: str, options: str) -> str:
     """Hash of everything that determines the compiled code (locations embed the file name)."""
     h = hashlib.sha256()
-    for part in (version_stamp(), options, file, source):
+    # Tensor kernels are compiled for this host's SIMD features (lower/cpu.py).
+    for part in (version_stamp(), host_features().key(), options, file, source):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:32]
