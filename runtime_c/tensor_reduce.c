@@ -10,6 +10,16 @@
 
 enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_PROD, R_VAR, R_STD, R_ARGMAX, R_ARGMIN };
 
+/* Kernels are built for AVX2 and for the baseline, chosen at load time (GCC ifunc). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define T_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define T_CLONES
+#endif
+_Static_assert((int)R_SUM == (int)ESK_RED_SUM && (int)R_MAX == (int)ESK_RED_MAX &&
+               (int)R_PROD == (int)ESK_RED_PROD && (int)R_ARGMIN == (int)ESK_RED_ARGMIN,
+               "the kinds esk_cuda_reduce takes (eshkol_rt.h)");
+
 /* ---- contiguous rows --------------------------------------------------------------------- */
 
 double esk_t_pairwise_sum(const double *a, int64_t n) {
@@ -55,13 +65,41 @@ static double pairwise_sqdev(const double *a, int64_t n, double m) {
   return pairwise_sqdev(a, h, m) + pairwise_sqdev(a + h, n - h, m);
 }
 
-static double row_max(const double *a, int64_t n, int want_max) {
+/* GCC's vectorizer leaves a NaN-propagating max scalar, so it is written with vector types:
+ * two 4-wide accumulators (SSE2 pairs, or AVX2 through the clones), NaNs tracked apart. */
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4l __attribute__((vector_size(32)));
+
+/* (Macros, not functions: passing 32-byte vectors by value would depend on the AVX ABI.) */
+#define VLOAD(V, P) memcpy(&(V), (P), sizeof(V))
+#define VPICK(TAKE_X, X, M) ((v4d)((((v4l)(X)) & (TAKE_X)) | (((v4l)(M)) & ~(TAKE_X))))
+
+T_CLONES static double row_max(const double *a, int64_t n, int want_max) {
   double m = a[0];
   int nan = 0;
-  if (want_max)
-    for (int64_t i = 0; i < n; i++) { m = a[i] > m ? a[i] : m; nan |= a[i] != a[i]; }
-  else
-    for (int64_t i = 0; i < n; i++) { m = a[i] < m ? a[i] : m; nan |= a[i] != a[i]; }
+  int64_t i = 0;
+  if (n >= 16) {
+    v4d m0, m1, x0, x1;
+    VLOAD(m0, a);
+    VLOAD(m1, a + 4);
+    v4l bad = (m0 != m0) | (m1 != m1);
+    for (i = 8; i + 8 <= n; i += 8) {
+      VLOAD(x0, a + i);
+      VLOAD(x1, a + i + 4);
+      bad |= (x0 != x0) | (x1 != x1);
+      m0 = VPICK(want_max ? x0 > m0 : x0 < m0, x0, m0);
+      m1 = VPICK(want_max ? x1 > m1 : x1 < m1, x1, m1);
+    }
+    for (int k = 0; k < 4; k++) {
+      nan |= bad[k] != 0;
+      m = want_max ? (m0[k] > m ? m0[k] : m) : (m0[k] < m ? m0[k] : m);
+      m = want_max ? (m1[k] > m ? m1[k] : m) : (m1[k] < m ? m1[k] : m);
+    }
+  }
+  for (; i < n; i++) {
+    nan |= a[i] != a[i];
+    m = want_max ? (a[i] > m ? a[i] : m) : (a[i] < m ? a[i] : m);
+  }
   return nan ? NAN : m;
 }
 
@@ -81,9 +119,12 @@ static int64_t row_arg(const double *a, int64_t n, int64_t stride, int want_max)
 }
 
 static double row_reduce_d(int kind, const double *a, int64_t n) {
-  double r;  /* the generated kernel library when loaded (kernels.c): kinds 0 sum, 1 max, 2 min */
-  if ((kind == R_SUM || kind == R_MAX || kind == R_MIN) &&
-      esk_kernel_reduce(kind == R_SUM ? 0 : kind == R_MAX ? 1 : 2, ESK_DT_F64, n, a, &r))
+  /* max/min: the generated kernel library when loaded (kernels.c; kinds 1 max, 2 min).  Sums
+   * stay pairwise here: the kernels' lane-wise sums drift (10^6 x 0.1 was off by 9e-7, numpy
+   * by 3e-11), and the cpu and xla targets must agree to 1e-12 relative. */
+  double r;
+  if ((kind == R_MAX || kind == R_MIN) &&
+      esk_kernel_reduce(kind == R_MAX ? 1 : 2, ESK_DT_F64, n, a, &r))
     return r;
   switch (kind) {
     case R_SUM: return esk_t_pairwise_sum(a, n);
@@ -158,6 +199,42 @@ static esk_value reduce_all(const char *loc, int kind, esk_tensor *t) {
   return esk_flonum(r);
 }
 
+/* acc[0..inner) = the reduction over j of blk[j*inner + k]: whole rows at a time, so the
+ * loops run along contiguous memory and vectorize.  dev: scratch of `inner` doubles (var/std). */
+T_CLONES static void accumulate_rows(int kind, double *acc, const double *blk, int64_t n,
+                                     int64_t inner, double *dev) {
+  memcpy(acc, blk, (size_t)inner * sizeof(double));
+  if (kind == R_VAR || kind == R_STD) { /* mean first, then squared deviations */
+    for (int64_t j = 1; j < n; j++)
+      for (int64_t k = 0; k < inner; k++) acc[k] += blk[j * inner + k];
+    for (int64_t k = 0; k < inner; k++) acc[k] /= (double)n;
+    for (int64_t k = 0; k < inner; k++) dev[k] = 0.0;
+    for (int64_t j = 0; j < n; j++)
+      for (int64_t k = 0; k < inner; k++) {
+        double e = blk[j * inner + k] - acc[k];
+        dev[k] += e * e;
+      }
+    for (int64_t k = 0; k < inner; k++)
+      acc[k] = kind == R_STD ? sqrt(dev[k] / (double)n) : dev[k] / (double)n;
+    return;
+  }
+  for (int64_t j = 1; j < n; j++) {
+    const double *row = blk + j * inner;
+    switch (kind) {
+      case R_SUM: case R_MEAN: for (int64_t k = 0; k < inner; k++) acc[k] += row[k]; break;
+      case R_PROD: for (int64_t k = 0; k < inner; k++) acc[k] *= row[k]; break;
+      case R_MAX:
+        for (int64_t k = 0; k < inner; k++) acc[k] = (acc[k] != acc[k] || acc[k] > row[k]) ? acc[k] : row[k];
+        break;
+      case R_MIN:
+        for (int64_t k = 0; k < inner; k++) acc[k] = (acc[k] != acc[k] || acc[k] < row[k]) ? acc[k] : row[k];
+        break;
+    }
+  }
+  if (kind == R_MEAN)
+    for (int64_t k = 0; k < inner; k++) acc[k] /= (double)n;
+}
+
 /* Reduce along `axis`: the input seen as (outer, n, inner) contiguous. */
 static esk_value reduce_axis(const char *loc, int kind, esk_tensor *t, int64_t axis) {
   int64_t outer = 1, inner = 1, n = t->dims[axis];
@@ -203,49 +280,15 @@ static esk_value reduce_axis(const char *loc, int kind, esk_tensor *t, int64_t a
     return esk_tensor_value(out);
   }
   /* Accumulate whole rows of `inner` elements (vectorized across the row). */
-  for (int64_t i = 0; i < outer; i++) {
-    const double *blk = x + i * n * inner;
-    double *acc = o + i * inner;
-    memcpy(acc, blk, (size_t)inner * sizeof(double));
-    if (kind == R_VAR || kind == R_STD) { /* mean first, then squared deviations */
-      for (int64_t j = 1; j < n; j++)
-        for (int64_t k = 0; k < inner; k++) acc[k] += blk[j * inner + k];
-      for (int64_t k = 0; k < inner; k++) acc[k] /= (double)n;
-      double *dev = esk_alloc_atomic((size_t)inner * sizeof(double));
-      for (int64_t k = 0; k < inner; k++) dev[k] = 0.0;
-      for (int64_t j = 0; j < n; j++)
-        for (int64_t k = 0; k < inner; k++) {
-          double e = blk[j * inner + k] - acc[k];
-          dev[k] += e * e;
-        }
-      for (int64_t k = 0; k < inner; k++)
-        acc[k] = kind == R_STD ? sqrt(dev[k] / (double)n) : dev[k] / (double)n;
-      continue;
-    }
-    for (int64_t j = 1; j < n; j++) {
-      const double *row = blk + j * inner;
-      switch (kind) {
-        case R_SUM: case R_MEAN: for (int64_t k = 0; k < inner; k++) acc[k] += row[k]; break;
-        case R_PROD: for (int64_t k = 0; k < inner; k++) acc[k] *= row[k]; break;
-        case R_MAX:
-          for (int64_t k = 0; k < inner; k++) acc[k] = (acc[k] != acc[k] || acc[k] > row[k]) ? acc[k] : row[k];
-          break;
-        case R_MIN:
-          for (int64_t k = 0; k < inner; k++) acc[k] = (acc[k] != acc[k] || acc[k] < row[k]) ? acc[k] : row[k];
-          break;
-      }
-    }
-    if (kind == R_MEAN)
-      for (int64_t k = 0; k < inner; k++) acc[k] /= (double)n;
-  }
+  double *dev = kind == R_VAR || kind == R_STD ? esk_alloc_atomic((size_t)inner * sizeof(double)) : NULL;
+  for (int64_t i = 0; i < outer; i++) accumulate_rows(kind, o + i * inner, x + i * n * inner, n, inner, dev);
   return esk_tensor_value(out);
 }
 
 static esk_value reduce(const char *loc, int kind, int64_t argc, esk_value *argv) {
   T_AD_CHECK(kind_name(kind), argc, argv);
   esk_tensor *t = esk_as_tensor(loc, kind_name(kind), argv[0]);
-  if (t->device != ESK_DEV_HOST)
-    esk_errorf(loc, "%s: the tensor is on a GPU; move it to the host first (gpu-to-host!)", kind_name(kind));
+  if (t->device == ESK_DEV_CUDA) return esk_cuda_reduce(loc, kind, argc, argv); /* kinds: ESK_RED_* */
   if (argc < 2 || argv[1].tag == ESK_T_DEFAULT) return reduce_all(loc, kind, t);
   if (t->rank == 0) esk_errorf(loc, "%s: axis given for a rank-0 tensor", kind_name(kind));
   return reduce_axis(loc, kind, t, esk_t_axis(loc, kind_name(kind), argv[1], t->rank));
