@@ -662,3 +662,29 @@ esk_value esk_prim_v1_entropy_random(const char *loc) {
   }
   return esk_flonum((double)(x >> 11) * 0x1.0p-53);
 }
+
+/* ---- member / assoc with R7RS's optional comparison ---------------------------------------- */
+
+/* (member x list [compare]), (assoc key alist [compare]): with two arguments the core
+ * builtins (equal?); a third argument is called as (compare x element). */
+esk_value esk_prim_v1_member(const char *loc, int64_t argc, esk_value *argv) {
+  if (DEFAULTED(argc, 2, argv)) return esk_prim_member(loc, argv[0], argv[1]);
+  esk_value x = argv[0], cmp = argv[2];
+  for (esk_value p = argv[1]; p.tag == ESK_T_PAIR; p = ((esk_pair *)esk_ptr(p))->cdr) {
+    esk_value args[2] = {x, ((esk_pair *)esk_ptr(p))->car};
+    if (esk_is_true(esk_call(loc, cmp, 2, args))) return p;
+  }
+  return FALSE;
+}
+
+esk_value esk_prim_v1_assoc(const char *loc, int64_t argc, esk_value *argv) {
+  if (DEFAULTED(argc, 2, argv)) return esk_prim_assoc(loc, argv[0], argv[1]);
+  esk_value x = argv[0], cmp = argv[2];
+  for (esk_value p = argv[1]; p.tag == ESK_T_PAIR; p = ((esk_pair *)esk_ptr(p))->cdr) {
+    esk_value entry = ((esk_pair *)esk_ptr(p))->car;
+    if (entry.tag != ESK_T_PAIR) esk_error_type(loc, "assoc", "association list", argv[1]);
+    esk_value args[2] = {x, ((esk_pair *)esk_ptr(entry))->car};
+    if (esk_is_true(esk_call(loc, cmp, 2, args))) return entry;
+  }
+  return FALSE;
+}

@@ -81,3 +81,7 @@ for _n, _c in [("getpid", "v1_getpid"), ("hostname", "v1_hostname"), ("username"
 # ---- random numbers --------------------------------------------------------------------------
 prim("random", "v1_random", 0, 1)
 prim("prng-random", "v1_prng_next", 1)
+
+# ---- R7RS's optional comparison argument of member and assoc (LANGUAGE.md: the superset) ------
+prim("member", "v1_member", 2, 3)
+prim("assoc", "v1_assoc", 2, 3)
