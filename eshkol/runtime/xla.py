@@ -133,6 +133,9 @@ class Backend:
         self.device = self.client.local_devices()[0]
         self.devices = xla_client.DeviceList((self.device,))
         self.stamp = f"{jax.__version__}:{self.client.platform}:{self.client.platform_version}"
+        # On the host, tensors and results share memory with XLA; on a GPU they are copied
+        # (ESHKOL_XLA_COPY=1 copies on the host too: the GPU's data path, testable here).
+        self.host = self.client.platform == "cpu" and not os.environ.get("ESHKOL_XLA_COPY")
         self.memory: dict[str, Any] = {}
 
     def options(self):
@@ -184,6 +187,8 @@ class Driver:
         rt.esk_xla_wrap.restype = None
         rt.esk_xla_wrap.argtypes = [ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
                                     ctypes.c_int64, ctypes.c_void_p]
+        rt.esk_tensor_new.restype = ctypes.c_void_p
+        rt.esk_tensor_new.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_void_p]
         rt.esk_xla_take_released.restype = ctypes.c_int64
         rt.esk_xla_take_released.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.c_int64]
         self.callback = CALLBACK(self._callback)
@@ -272,7 +277,7 @@ class Driver:
         addr = key[0]
         host = _host_array(EskTensor.from_address(payload))
         arr = self.backend_().jax.device_put(host, self.backend.device)
-        if host.size and arr.unsafe_buffer_pointer() == addr:  # an alias, not a copy
+        if self.backend.host and host.size and arr.unsafe_buffer_pointer() == addr:  # an alias, not a copy
             if len(self.views) >= 4096:
                 self.views.clear()
             self.views[key] = arr
@@ -343,6 +348,14 @@ class Driver:
             x = np.asarray(result).item()
             value = (T_FIXNUM, int(x)) if t.dtype == "i64" else (T_FLONUM, _QWORD.unpack(_DOUBLE.pack(float(x)))[0])
             ctypes.memmove(out, _VALUE.pack(*value), 16)
+            return
+        if not self.backend.host:  # a GPU result: into a fresh runtime tensor
+            data = np.ascontiguousarray(np.asarray(result))
+            tensor = self.rt.esk_tensor_new(comp.code, t.rank, ctypes.addressof(comp.dims))
+            h = TENSOR.unpack(ctypes.string_at(tensor, TENSOR.size))
+            if data.nbytes:
+                ctypes.memmove(_QWORD.unpack(ctypes.string_at(h[23], 8))[0], data.ctypes.data, data.nbytes)
+            ctypes.memmove(out, _VALUE.pack(T_TENSOR, tensor), 16)
             return
         handle = self.next_handle
         self.next_handle += 1

@@ -303,8 +303,9 @@ def test_with_xla_jit_programs(env, tmp_path):
 """)
     want = [np.tanh(np.array([[0.5, 0.25]]) @ [[1, 2], [3, 4]]).sum(1),
             np.tanh(np.ones((3, 2)) @ [[1, 2], [3, 4]]).sum(1)]
-    for target in ("cpu", "xla"):
-        p = run([ESHKOL, "run", f"--target={target}", str(prog)], env)
+    for target, copy in (("cpu", ""), ("xla", ""), ("xla", "1")):
+        # ESHKOL_XLA_COPY: tensors are copied to and from XLA, as with a GPU backend.
+        p = run([ESHKOL, "run", f"--target={target}", str(prog)], dict(env, ESHKOL_XLA_COPY=copy))
         assert p.returncode == 0, p.stderr
         out = p.stdout.splitlines()
         for w, line in zip(want, out, strict=False):
