@@ -21,6 +21,7 @@ class Var:
     name: str
     id: int = field(default_factory=lambda: next(_ids))
     assigned: bool = False  # target of set! (assignment conversion boxes it)
+    annotation: str | None = None  # declared type of a parameter, (x : Float64)
 
     def __repr__(self) -> str:
         return f"{self.name}_{self.id}"

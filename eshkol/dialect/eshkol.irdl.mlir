@@ -186,4 +186,59 @@ irdl.dialect @eshkol {
     %r = irdl.base @eshkol::@value
     irdl.results(result: %r)
   }
+
+  // ---- unboxed scalars (passes/specialize.py) ----------------------------------------------
+  // Specialized code keeps fixnums as i64, flonums as f64 and booleans as i1, computing with
+  // upstream arith/math ops; these convert at the edges between typed and generic code.
+  irdl.operation @box_fixnum {
+    %i = irdl.is i64
+    irdl.operands(value: %i)
+    %r = irdl.base @eshkol::@value
+    irdl.results(result: %r)
+  }
+  irdl.operation @box_flonum {
+    %f = irdl.is f64
+    irdl.operands(value: %f)
+    %r = irdl.base @eshkol::@value
+    irdl.results(result: %r)
+  }
+  irdl.operation @box_bool {
+    %b = irdl.is i1
+    irdl.operands(value: %b)
+    %r = irdl.base @eshkol::@value
+    irdl.results(result: %r)
+  }
+  // The payload of a value known (or just checked with has_tag) to be a fixnum / flonum.
+  irdl.operation @unbox_fixnum {
+    %v = irdl.base @eshkol::@value
+    irdl.operands(value: %v)
+    %i = irdl.is i64
+    irdl.results(result: %i)
+  }
+  irdl.operation @unbox_flonum {
+    %v = irdl.base @eshkol::@value
+    irdl.operands(value: %v)
+    %f = irdl.is f64
+    irdl.results(result: %f)
+  }
+  // Whether a value is a fixnum (tag "fixnum") or a flonum (tag "flonum"): the guard of a
+  // speculated type.
+  irdl.operation @has_tag {
+    %t = irdl.base "#builtin.string"
+    irdl.attributes {"tag" = %t}
+    %v = irdl.base @eshkol::@value
+    irdl.operands(value: %v)
+    %b = irdl.is i1
+    irdl.results(result: %b)
+  }
+  // Fixnum arithmetic with overflow flag: op is "add", "sub" or "mul"; when `overflow` is set
+  // the exact result needs a bignum and specialized code leaves for the generic version.
+  irdl.operation @fixnum_arith {
+    %o = irdl.base "#builtin.string"
+    irdl.attributes {"op" = %o}
+    %i = irdl.is i64
+    irdl.operands(lhs: %i, rhs: %i)
+    %b = irdl.is i1
+    irdl.results(result: %i, overflow: %b)
+  }
 }

@@ -221,3 +221,43 @@ def tensor_fused(expr: str, kinds: str, kernel: str, args: list[ir.Value],
     return ir.Operation.create(TENSOR_FUSED, results=[value_type()], operands=list(args),
                                attributes={"expr": _str(expr), "kinds": _str(kinds),
                                            "kernel": _str(kernel)}, loc=loc).result
+
+
+# ---- unboxed scalars (passes/specialize.py) ---------------------------------------------------
+BOX_FIXNUM = "eshkol.box_fixnum"
+BOX_FLONUM = "eshkol.box_flonum"
+BOX_BOOL = "eshkol.box_bool"
+UNBOX_FIXNUM = "eshkol.unbox_fixnum"
+UNBOX_FLONUM = "eshkol.unbox_flonum"
+HAS_TAG = "eshkol.has_tag"
+FIXNUM_ARITH = "eshkol.fixnum_arith"
+
+# Function attributes of specialized clones (called directly, with unboxed parameters).
+ATTR_DIRECT = "eshkol.direct"    # unit: parameters are (self, args...) as typed; no argc/argv
+ATTR_PARAM_TYPES = "eshkol.param_types"  # [string]: declared types of the required parameters
+
+
+def box_scalar(v: ir.Value, loc: ir.Location) -> ir.Value:
+    """``v`` (i64 fixnum, f64 flonum or i1 boolean) as a value."""
+    name = {"i64": BOX_FIXNUM, "f64": BOX_FLONUM, "i1": BOX_BOOL}[str(v.type)]
+    return ir.Operation.create(name, results=[value_type()], operands=[v], loc=loc).result
+
+
+def unbox_scalar(v: ir.Value, ty: str, loc: ir.Location) -> ir.Value:
+    """The payload of value ``v`` as ``ty`` ("i64" or "f64"); the caller checked the tag."""
+    name, t = (UNBOX_FIXNUM, ir.IntegerType.get_signless(64)) if ty == "i64" else \
+        (UNBOX_FLONUM, ir.F64Type.get())
+    return ir.Operation.create(name, results=[t], operands=[v], loc=loc).result
+
+
+def has_tag(v: ir.Value, tag: str, loc: ir.Location) -> ir.Value:
+    """i1: whether ``v`` is a fixnum (``tag`` "fixnum") or a flonum ("flonum")."""
+    return ir.Operation.create(HAS_TAG, results=[ir.IntegerType.get_signless(1)], operands=[v],
+                               attributes={"tag": _str(tag)}, loc=loc).result
+
+
+def fixnum_arith(op: str, a: ir.Value, b: ir.Value, loc: ir.Location) -> tuple[ir.Value, ir.Value]:
+    """(i64 result, i1 overflow) of fixnum ``op`` ("add", "sub", "mul")."""
+    o = ir.Operation.create(FIXNUM_ARITH, results=[a.type, ir.IntegerType.get_signless(1)],
+                            operands=[a, b], attributes={"op": _str(op)}, loc=loc)
+    return o.results[0], o.results[1]

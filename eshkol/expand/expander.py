@@ -722,6 +722,7 @@ class Expander:
                         if opt:
                             raise EshkolError(p.loc, "required parameter after optional ones")
                         req.append(bind(parts[0]))
+                        req[-1].annotation = _name(parts[2])  # a hint for specialization
                         continue
                     if len(parts) != 2:
                         raise EshkolError(p.loc, "bad syntax: optional parameter is (name default)")

@@ -288,6 +288,9 @@ class FunctionEmitter:
             fn.attributes[ops.ATTR_NREQ] = ir.IntegerAttr.get(i64, len(lam.req))
             fn.attributes[ops.ATTR_NOPT] = ir.IntegerAttr.get(i64, len(lam.opt))
             fn.attributes[ops.ATTR_REST] = ir.BoolAttr.get(lam.rest is not None)
+            if any(v.annotation for v in lam.req):  # (x : Float64): passes/specialize.py
+                fn.attributes[ops.ATTR_PARAM_TYPES] = ir.ArrayAttr.get(
+                    [ir.StringAttr.get(v.annotation or "") for v in lam.req])
             fn.add_entry_block()
         env: dict[A.Var, Binding] = {}
         for i, v in enumerate(captures):

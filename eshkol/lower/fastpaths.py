@@ -8,7 +8,10 @@ errors) live in one place: the runtime.
 
 from __future__ import annotations
 
-from eshkol.lower.abi import PAIR_CAR, PAIR_CDR, T_BOOL, T_FIXNUM, T_FLONUM, T_PAIR
+from eshkol.lower.abi import PAIR_CAR, PAIR_CDR, T_BOOL, T_FIXNUM, T_FLONUM, T_PAIR, T_VECTOR, T_VOID
+
+# esk_vector: header (type, flags), len, items.
+VECTOR_FLAGS, VECTOR_LEN, VECTOR_ITEMS = 4, 8, 16
 
 _HEAD = "llvm.func internal @esk_fast_{name}(%loc: !llvm.ptr, {params}) -> !v " \
         "attributes {{always_inline}} {{\n"
@@ -124,6 +127,82 @@ def _not() -> str:
 """ + _bool_result("%c") + "}\n"
 
 
+def _vector_check(label_ok: str) -> str:
+    """Branch to ``label_ok`` when %a is a vector and %b a fixnum index in its bounds."""
+    return f"""  %tv = llvm.mlir.constant({T_VECTOR} : i64) : i64
+  %isv = llvm.icmp "eq" %ta, %tv : i64
+  %tf = llvm.mlir.constant({T_FIXNUM} : i64) : i64
+  %isf = llvm.icmp "eq" %tb, %tf : i64
+  %both = llvm.and %isv, %isf : i1
+  llvm.cond_br %both, ^bounds, ^slow
+^bounds:
+  %p = llvm.inttoptr %pa : i64 to !llvm.ptr
+  %lenp = llvm.getelementptr %p[{VECTOR_LEN}] : (!llvm.ptr) -> !llvm.ptr, i8
+  %len = llvm.load %lenp : !llvm.ptr -> i64
+  %inb = llvm.icmp "ult" %pb, %len : i64
+  llvm.cond_br %inb, ^{label_ok}, ^slow
+"""
+
+
+def _vector_ref() -> str:
+    return (_HEAD.format(name="vector_ref", params="%a: !v, %b: !v") + _SPLIT2 + _vector_check("fast")
+            + f"""^fast:
+  %itp = llvm.getelementptr %p[{VECTOR_ITEMS}] : (!llvm.ptr) -> !llvm.ptr, i8
+  %items = llvm.load %itp : !llvm.ptr -> !llvm.ptr
+  %e = llvm.getelementptr %items[%pb] : (!llvm.ptr, i64) -> !llvm.ptr, !v
+  %v = llvm.load %e : !llvm.ptr -> !v
+  llvm.return %v : !v
+""" + _SLOW2.format(cname="vector_ref"))
+
+
+def _vector_set() -> str:
+    # The C primitive takes (loc, argc, argv): the slow path builds the argument array.
+    return (_HEAD.format(name="vector_set", params="%a: !v, %b: !v, %c: !v") + _SPLIT2
+            + _vector_check("mutable") + f"""^mutable:
+  %flp = llvm.getelementptr %p[{VECTOR_FLAGS}] : (!llvm.ptr) -> !llvm.ptr, i8
+  %fl = llvm.load %flp : !llvm.ptr -> i32
+  %one = llvm.mlir.constant(1 : i32) : i32
+  %imm = llvm.and %fl, %one : i32
+  %zero = llvm.mlir.constant(0 : i32) : i32
+  %ok = llvm.icmp "eq" %imm, %zero : i32
+  llvm.cond_br %ok, ^fast, ^slow
+^fast:
+  %itp = llvm.getelementptr %p[{VECTOR_ITEMS}] : (!llvm.ptr) -> !llvm.ptr, i8
+  %items = llvm.load %itp : !llvm.ptr -> !llvm.ptr
+  %e = llvm.getelementptr %items[%pb] : (!llvm.ptr, i64) -> !llvm.ptr, !v
+  llvm.store %c, %e : !v, !llvm.ptr
+  %void = llvm.mlir.constant([{T_VOID}, 0]) : !v
+  llvm.return %void : !v
+^slow:
+  %n = llvm.mlir.constant(3 : i64) : i64
+  %argv = llvm.alloca %n x !v : (i64) -> !llvm.ptr
+  llvm.store %a, %argv : !v, !llvm.ptr
+  %a1 = llvm.getelementptr %argv[1] : (!llvm.ptr) -> !llvm.ptr, !v
+  llvm.store %b, %a1 : !v, !llvm.ptr
+  %a2 = llvm.getelementptr %argv[2] : (!llvm.ptr) -> !llvm.ptr, !v
+  llvm.store %c, %a2 : !v, !llvm.ptr
+  %r = llvm.call @esk_prim_vector_set(%loc, %n, %argv) : (!llvm.ptr, i64, !llvm.ptr) -> !v
+  llvm.return %r : !v
+}}
+""")
+
+
+def _div_flonum() -> str:
+    """Flonum / flonum inline; everything else (exact quotients, errors) in the runtime."""
+    return (_HEAD.format(name="div2", params="%a: !v, %b: !v") + _SPLIT2 + _both(T_FLONUM, "flo", "slow")
+            + f"""^flo:
+  %fa = llvm.bitcast %pa : i64 to f64
+  %fb = llvm.bitcast %pb : i64 to f64
+  %fr = llvm.fdiv %fa, %fb : f64
+  %fi = llvm.bitcast %fr : f64 to i64
+  %u = llvm.mlir.undef : !v
+  %tl = llvm.mlir.constant({T_FLONUM} : i64) : i64
+  %q1 = llvm.insertvalue %tl, %u[0] : !v
+  %q2 = llvm.insertvalue %fi, %q1[1] : !v
+  llvm.return %q2 : !v
+""" + _SLOW2.format(cname="div2"))
+
+
 FAST_PATHS: dict[str, str] = {
     "add2": _arith("add2", "add2", "sadd", "fadd"),
     "sub2": _arith("sub2", "sub2", "ssub", "fsub"),
@@ -137,4 +216,7 @@ FAST_PATHS: dict[str, str] = {
     "cdr": _field("cdr", "cdr", PAIR_CDR),
     "eq": _eq(),
     "not": _not(),
+    "vector_ref": _vector_ref(),
+    "vector_set": _vector_set(),
+    "div2": _div_flonum(),
 }

@@ -22,6 +22,7 @@ from eshkol.dialect import ops
 from eshkol.dialect.primitives import PRIMITIVES, Primitive
 from eshkol.lower import abi
 from eshkol.lower.fastpaths import FAST_PATHS
+from eshkol.lower.typed_ops import TypedOpsLowering, scalar_type
 from eshkol.syntax.diagnostics import EshkolError
 
 V = "!v"
@@ -110,7 +111,7 @@ class ModuleState:
         return len(self.globals) + idx
 
 
-class FunctionLowering:
+class FunctionLowering(TypedOpsLowering):
     """Lowers one func.func to LLVM-dialect text."""
 
     def __init__(self, st: ModuleState, fn: ir.Operation, prefix: str = "%t") -> None:
@@ -124,6 +125,8 @@ class FunctionLowering:
         # Top-level code (the entry and the chunks) is not a procedure: no prologue, and its
         # tail calls are plain calls (its signature differs from the callee's).
         self.toplevel = self.entry or ops.ATTR_TOPLEVEL in fn.attributes
+        # A specialized clone (passes/specialize.py): typed parameters, called directly.
+        self.direct = ops.ATTR_DIRECT in fn.attributes
         self.max_argv = 0
         self.loc_cache: dict[str, str] = {}
 
@@ -236,6 +239,10 @@ class FunctionLowering:
             self.out.append("  // prologue")
             self.entry_init()
             self.emit(f"llvm.br {self.block_labels[blocks[0]]}")
+        elif self.direct:
+            self.out.append("  // prologue")
+            header = self.direct_header(fn, entry_args)
+            self.emit(f"llvm.br {self.block_labels[blocks[0]]}")
         elif self.toplevel:
             header = f"llvm.func internal @{self.st.funcs[sym]}() -> {V} {cold}{{"
             self.out.append("  // prologue")
@@ -268,7 +275,7 @@ class FunctionLowering:
         return f"{header}\n{body}\n}}\n"
 
     def type_of(self, v: ir.Value) -> str:
-        return "i1" if str(v.type) == "i1" else V
+        return scalar_type(v.type)
 
     def prologue(self, fn, entry_args: list[ir.Value]) -> None:
         nreq = _attr_int(fn, ops.ATTR_NREQ)
@@ -461,7 +468,7 @@ class FunctionLowering:
         known = None
         if not isinstance(maker, ir.Block) and maker.name == ops.MAKE_CLOSURE:
             known = self.st.funcs[_attr_sym(maker, "callee")]  # a closure built right here
-        elif not self.toplevel and callee == self.self_arg:
+        elif not self.toplevel and not self.direct and callee == self.self_arg:
             known = self.st.funcs[self.sym]  # the procedure calling itself
         if known is not None:
             self.emit(f"{clo} = llvm.inttoptr {payload} : i64 to !llvm.ptr")
@@ -561,6 +568,9 @@ class FunctionLowering:
                   f"{self.block_labels[f]}{self._succ_args(view.falseDestOperands)}")
 
     def op_func_call(self, op) -> None:
+        if len(op.operands):  # a specialized clone (typed_ops.py)
+            self.direct_call(op)
+            return
         callee = _attr_sym(op, "callee")
         r = self.tmp()
         self.emit(f"{r} = llvm.call @{self.st.funcs[callee]}() : () -> {V}")

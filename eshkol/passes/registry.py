@@ -25,6 +25,7 @@ from eshkol.passes import (
     fold_constants,
     fuse_tensors,
     lower_to_llvm,
+    specialize,
     tensor_to_linalg,
 )
 
@@ -44,6 +45,7 @@ PASSES: dict[str, PassInfo] = {
         PassInfo("eshkol-fold-constants", fold_constants.__doc__.splitlines()[0], fold_constants.run),
         PassInfo("eshkol-dce", dce.__doc__.splitlines()[0], dce.run),
         PassInfo("eshkol-to-llvm", lower_to_llvm.__doc__.splitlines()[0], lower_to_llvm.run),
+        PassInfo("eshkol-specialize", specialize.__doc__.splitlines()[0], specialize.run),
         # tensors on the CPU (issue #6): fusion in the dialect, kernels through linalg
         PassInfo("eshkol-fuse-tensors", fuse_tensors.__doc__.splitlines()[0], fuse_tensors.run),
         PassInfo("eshkol-tensor-kernels", tensor_to_linalg.__doc__.splitlines()[0], tensor_to_linalg.run),
