@@ -86,7 +86,17 @@ def _expand_exp(op: ir.Operation) -> bool:
 
 
 def run(module: ir.Operation) -> None:
-    """Replace every math.exp on f64/f32 by its polynomial expansion."""
+    """Replace every math.exp on f64/f32 in the kernels module (``@esk_kernels``, else the
+    whole module when it has no Eshkol procedures) by its polynomial expansion."""
+    from eshkol.lower.to_linalg import kernels_module
+
+    km = kernels_module(module)
+    if km is not None:
+        module = km
+    elif any(op.operation.name.startswith("eshkol.") or
+             any(str(a).startswith("eshkol.") for a in op.attributes)
+             for op in module.regions[0].blocks[0].operations):
+        return  # an Eshkol program without tensor kernels: nothing to expand
     found: list[ir.Operation] = []
 
     def visit(op: ir.Operation) -> ir.WalkResult:
