@@ -51,8 +51,9 @@
 #endif
 /* Pack buffers up to this many bytes live on the stack. */
 #define SMALL_PACK (48 * 1024)
-/* Below this many multiply-adds extra threads cost more than they save. */
-#define THREAD_FLOPS (96LL * 96 * 96)
+/* Each thread gets at least this many multiply-adds (~0.1-0.2 ms of work): starting a thread
+ * costs tens of microseconds. */
+#define THREAD_FLOPS (160LL * 160 * 160)
 
 typedef void (*ukr_d_fn)(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
                          int acc);
