@@ -201,7 +201,7 @@ def test_matmul_large_and_threads(tmp_path, env):
     """Sizes that use the blocked kernel's several K/M blocks and two threads, and the BLAS."""
     rng = np.random.default_rng(7)
     cases = []
-    for m, k, n in [(200, 140, 130), (70, 300, 20), (400, 30, 12)]:
+    for m, k, n in [(260, 200, 170), (70, 300, 20), (400, 30, 12)]:
         a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
         cases.append((f"(matmul {lit(a)} {lit(b)})", a @ b, 1e-10, 1e-12))
     body = [show(e) for e, *_ in cases]
