@@ -34,9 +34,12 @@ typedef struct pool_job {
   int64_t align;        /* chunk edges on multiples of this many elements */
   atomic_long next;     /* next chunk to take */
   atomic_long done;     /* chunks finished */
+  int users;            /* workers inside run_chunks (under pool_mu): the job lives on the
+                           caller's stack, so the caller waits for them to leave */
 } pool_job;
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t pool_run_mu = PTHREAD_MUTEX_INITIALIZER;  /* held while a job runs */
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t pool_done_cv = PTHREAD_COND_INITIALIZER;
 static pool_job *pool_current;
@@ -70,10 +73,12 @@ static void *pool_worker(void *arg) {
     while (pool_generation == seen) pthread_cond_wait(&pool_cv, &pool_mu);
     seen = pool_generation;
     pool_job *j = pool_current;
+    if (j) j->users++;
     pthread_mutex_unlock(&pool_mu);
     if (j) {
       run_chunks(j);
       pthread_mutex_lock(&pool_mu);
+      j->users--;  /* the last touch of j: the caller may return as soon as it sees 0 */
       pthread_cond_broadcast(&pool_done_cv);
       pthread_mutex_unlock(&pool_mu);
     }
@@ -123,6 +128,11 @@ static void run_parallel(esk_kernel_fn fn, int64_t n, int64_t align, int64_t nch
   j.align = align;
   atomic_init(&j.next, 0);
   atomic_init(&j.done, 0);
+  /* One job at a time: a second caller (another thread of the program) runs its chunks alone. */
+  if (pthread_mutex_trylock(&pool_run_mu) != 0) {
+    run_chunks(&j);
+    return;
+  }
   pthread_mutex_lock(&pool_mu);
   pool_current = &j;
   pool_generation++;
@@ -130,9 +140,10 @@ static void run_parallel(esk_kernel_fn fn, int64_t n, int64_t align, int64_t nch
   pthread_mutex_unlock(&pool_mu);
   run_chunks(&j);
   pthread_mutex_lock(&pool_mu);
-  while (atomic_load(&j.done) < j.nchunks) pthread_cond_wait(&pool_done_cv, &pool_mu);
+  while (atomic_load(&j.done) < j.nchunks || j.users > 0) pthread_cond_wait(&pool_done_cv, &pool_mu);
   pool_current = NULL;
   pthread_mutex_unlock(&pool_mu);
+  pthread_mutex_unlock(&pool_run_mu);
 }
 
 void esk_kernel_run(esk_kernel_fn fn, int64_t n, int64_t elem_bytes, int64_t narrays,

@@ -246,3 +246,20 @@ def test_mlir_matmul_kernel(tmp_path, env, dtype):
     assert [len(x) for x in mlir] == [m * n for (m, n, _) in shapes]
     for got, want in zip(mlir, blas, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == "f64" else 1e-5)
+
+
+def test_kernel_threads_many_small_parallel_jobs(tmp_path, env):
+    """Thousands of jobs just past the parallel threshold: no lost or torn chunks (a worker
+    must be done with a job before its caller returns), and the same sums every time."""
+    text = """
+(define a (rand 50000)) (define b (rand 50000))
+(define (f a b) (tensor-add (tensor-mul a b) (tensor-exp b)))
+(define (g x) (tensor-sum (tensor-exp (tensor-sub x 0.5))))
+(define want (tensor-sum (f a b)))
+(define want2 (g a))
+(let loop ((i 0) (bad 0))
+  (if (< i 1500)
+      (loop (+ i 1) (+ bad (if (and (= (tensor-sum (f a b)) want) (= (g a) want2)) 0 1)))
+      (begin (display bad) (newline))))
+"""
+    assert run(tmp_path, env, text, {"ESHKOL_NUM_THREADS": "2"}).split() == ["0"]
