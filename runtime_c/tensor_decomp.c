@@ -391,3 +391,32 @@ esk_value esk_prim_tensor_eig(const char *loc, esk_value av) {
   free(a), free(v), free(ord), free(w), free(V);
   return esk_cons(wv, esk_cons(vv, esk_nil()));
 }
+
+/* ---- LU ------------------------------------------------------------------------------------ */
+
+/* (tensor-lu A): (list LU perm sign) with P A = L U: LU holds U on and above the diagonal and
+ * L's multipliers below it (unit diagonal implied), perm (i64) says which row of A is row i of
+ * P A, sign is the permutation's sign (1 or -1; 0 when A is singular). */
+esk_value esk_prim_tensor_lu(const char *loc, esk_value av) {
+  int64_t argc = 1;
+  esk_value argv[1] = {av};
+  AD_CHECK("tensor-lu");
+  esk_tensor *t = matrix_arg(loc, "tensor-lu", av);
+  int64_t n = t->dims[0];
+  if (t->dims[1] != n) esk_errorf(loc, "tensor-lu: expected a square matrix");
+  double *a = esk_la_copy_f64(t);
+  int64_t *piv = xmalloc((size_t)n * sizeof *piv);
+  int sign = esk_la_lu(a, n, piv);
+  int64_t pd[1] = {n};
+  esk_tensor *perm = esk_tensor_new(ESK_DT_I64, 1, pd);
+  int64_t *p = esk_tensor_data(perm);
+  for (int64_t i = 0; i < n; i++) p[i] = i;
+  for (int64_t k = 0; k < n; k++) {
+    int64_t x = p[k];
+    p[k] = p[piv[k]];
+    p[piv[k]] = x;
+  }
+  esk_value lu = mat_value(out_dtype(t), n, n, a);
+  free(a), free(piv);
+  return esk_cons(lu, esk_cons(esk_tensor_value(perm), esk_cons(esk_fixnum(sign), esk_nil())));
+}

@@ -469,3 +469,229 @@ esk_value esk_prim_tensor_gather(const char *loc, int64_t argc, esk_value *argv)
   free(idx);
   return esk_tensor_value(out);
 }
+
+/* ---- top-k, scatter, squeeze, tile, pad ----------------------------------------------------- */
+
+/* (tensor-topk t k [axis]): (list values indices), the k largest elements along `axis`
+ * (default the last) in descending order (ties: the lower index first), indices as i64. */
+esk_value esk_prim_tensor_topk(const char *loc, int64_t argc, esk_value *argv) {
+  if (esk_ad_any(argc, argv)) return esk_ad_tensor_prim(loc, "tensor-topk", argc, argv);
+  const char *who = "tensor-topk";
+  esk_tensor *t = arg(loc, who, argv[0]);
+  if (t->rank == 0) esk_errorf(loc, "%s: expected a tensor of rank >= 1", who);
+  int64_t axis = argc > 2 && argv[2].tag != ESK_T_DEFAULT ? esk_t_axis(loc, who, argv[2], t->rank)
+                                                          : t->rank - 1;
+  int64_t len = t->dims[axis];
+  if (argv[1].tag != ESK_T_FIXNUM || argv[1].payload < 0 || argv[1].payload > len)
+    esk_errorf(loc, "%s: k must be an exact integer between 0 and %lld", who, (long long)len);
+  int64_t k = argv[1].payload;
+  int64_t dims[ESK_TENSOR_MAX_RANK];
+  memcpy(dims, t->dims, sizeof dims);
+  dims[axis] = k;
+  esk_tensor *vals = esk_tensor_new(t->dtype, t->rank, dims);
+  esk_tensor *idxs = esk_tensor_new(ESK_DT_I64, t->rank, dims);
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; d++) outer *= t->dims[d];
+  for (int64_t d = axis + 1; d < t->rank; d++) inner *= t->dims[d];
+  esk_tensor *src = esk_tensor_contiguous(t);
+  const void *sp = esk_tensor_data(src);
+  void *vp = esk_tensor_data(vals);
+  int64_t *ip = esk_tensor_data(idxs);
+  int64_t *order = malloc((size_t)(len ? len : 1) * sizeof *order);
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t in = 0; in < inner; in++) {
+      int64_t base = o * len * inner + in;
+      /* Partial selection sort: k passes (k is usually small). NaN sorts as largest. */
+      for (int64_t i = 0; i < len; i++) order[i] = i;
+      for (int64_t s = 0; s < k; s++) {
+        int64_t best = s;
+        double bv = t_load(sp, t->dtype, base + order[s] * inner);
+        for (int64_t i = s + 1; i < len; i++) {
+          double v = t_load(sp, t->dtype, base + order[i] * inner);
+          if ((v > bv && !isnan(bv)) || (isnan(v) && !isnan(bv)) ||
+              ((v == bv || (isnan(v) && isnan(bv))) && order[i] < order[best]))
+            best = i, bv = v;
+        }
+        int64_t tmp = order[s];
+        order[s] = order[best];
+        order[best] = tmp;
+        int64_t out = o * k * inner + s * inner + in;
+        if (t->dtype == ESK_DT_I64)
+          ((int64_t *)vp)[out] = ((const int64_t *)sp)[base + order[s] * inner];
+        else
+          t_store(vp, t->dtype, out, bv);
+        ip[out] = order[s];
+      }
+    }
+  free(order);
+  return esk_cons(esk_tensor_value(vals), esk_cons(esk_tensor_value(idxs), esk_nil()));
+}
+
+/* (tensor-scatter! t indices values [axis]): the inverse of tensor-gather, in place: for each
+ * position i of the 1-D indices, t's slice at indices[i] along `axis` (default 0) gets the
+ * slice i of values (a tensor shaped like t with that axis of length (len indices), or a
+ * number).  Returns t. */
+esk_value esk_prim_tensor_scatter_bang(const char *loc, int64_t argc, esk_value *argv) {
+  if (esk_ad_any(argc, argv)) return esk_ad_tensor_prim(loc, "tensor-scatter!", argc, argv);
+  const char *who = "tensor-scatter!";
+  if (argv[0].tag != ESK_T_TENSOR) esk_error_type(loc, who, "tensor", argv[0]);
+  esk_tensor *t = TENSOR(argv[0]);
+  if (t->device != ESK_DEV_HOST)
+    esk_errorf(loc, "%s: the tensor is on a GPU; move it to the host first (gpu-to-host!)", who);
+  if (t->rank == 0) esk_errorf(loc, "%s: cannot scatter into a rank-0 tensor", who);
+  esk_tensor *ix = arg(loc, who, argv[1]), *vals = arg(loc, who, argv[2]);
+  int64_t axis = argc > 3 && argv[3].tag != ESK_T_DEFAULT ? esk_t_axis(loc, who, argv[3], t->rank) : 0;
+  int64_t len = t->dims[axis], n = ix->size;
+  if (ix->rank > 1) esk_errorf(loc, "%s: indices must be 1-D", who);
+  int64_t want[ESK_TENSOR_MAX_RANK];
+  memcpy(want, t->dims, sizeof want);
+  want[axis] = n;
+  int ok = vals->rank == 0;
+  if (!ok && vals->rank == t->rank) {
+    ok = 1;
+    for (int64_t d = 0; d < t->rank; d++) ok &= vals->dims[d] == want[d];
+  }
+  if (!ok) esk_error_shapes(loc, who, t, vals);
+  for (int64_t i = 0; i < n; i++) {
+    double x = esk_tensor_get_flat(ix, i);
+    int64_t k = (int64_t)x;
+    if (x != (double)k || k < -len || k >= len)
+      esk_errorf(loc, "%s: index %g out of range for axis %lld of length %lld", who, x,
+                 (long long)axis, (long long)len);
+    if (k < 0) k += len;
+    /* dst: t with the axis fixed at k; src: vals with the axis fixed at i (or the scalar). */
+    esk_tensor *dst = esk_t_view(t);
+    dst->offset += k * t->strides[axis];
+    dst->dims[axis] = 1;
+    dst->size = t->size / (len ? len : 1);
+    if (vals->rank == 0) {
+      esk_t_fill(dst, esk_tensor_get_flat(vals, 0));
+    } else {
+      esk_tensor *src = esk_t_view(vals);
+      src->offset += i * vals->strides[axis];
+      src->dims[axis] = 1;
+      src->size = dst->size;
+      esk_t_copy_into(dst, src);
+    }
+  }
+  return argv[0];
+}
+
+/* (squeeze t [axis]): t without its size-1 axes (or only `axis`, which must have size 1). */
+esk_value esk_prim_squeeze(const char *loc, int64_t argc, esk_value *argv) {
+  if (esk_ad_any(argc, argv)) return esk_ad_tensor_prim(loc, "squeeze", argc, argv);
+  esk_tensor *t = arg(loc, "squeeze", argv[0]);
+  int64_t only = -1;
+  if (argc > 1 && argv[1].tag != ESK_T_DEFAULT) {
+    only = esk_t_axis(loc, "squeeze", argv[1], t->rank);
+    if (t->dims[only] != 1)
+      esk_errorf(loc, "squeeze: axis %lld has size %lld, not 1", (long long)only,
+                 (long long)t->dims[only]);
+  }
+  esk_tensor *v = esk_t_view(t);
+  int64_t r = 0;
+  for (int64_t d = 0; d < t->rank; d++) {
+    if (t->dims[d] == 1 && (only < 0 || only == d)) continue;
+    v->dims[r] = t->dims[d];
+    v->strides[r++] = t->strides[d];
+  }
+  v->rank = r;
+  esk_tensor *c = esk_tensor_new(t->dtype, r, v->dims);
+  esk_t_copy_into(c, v);
+  return esk_tensor_value(c);
+}
+
+/* Per-axis counts from an integer or a list (right-aligned to `rank` axes, missing ones 1). */
+static void per_axis(const char *loc, const char *who, esk_value v, int64_t rank, int64_t *out,
+                     int64_t dflt, int64_t *given) {
+  int64_t xs[ESK_TENSOR_MAX_RANK], n = 0;
+  if (v.tag == ESK_T_FIXNUM) {
+    xs[n++] = dim_value(loc, who, v);
+  } else {
+    n = shape_value(loc, who, v, xs);
+  }
+  *given = n;
+  for (int64_t d = 0; d < rank; d++) out[d] = dflt;
+  for (int64_t i = 0; i < n && i < rank; i++) out[rank - n + i] = xs[i];
+}
+
+/* (tile t reps): numpy.tile (reps an integer or a list; more reps than axes adds axes). */
+esk_value esk_prim_tile(const char *loc, esk_value tv, esk_value rv) {
+  esk_value ad[2] = {tv, rv};
+  if (esk_ad_any(2, ad)) return esk_ad_tensor_prim(loc, "tile", 2, ad);
+  esk_tensor *t = arg(loc, "tile", tv);
+  int64_t reps[ESK_TENSOR_MAX_RANK], given;
+  int64_t probe[ESK_TENSOR_MAX_RANK];
+  per_axis(loc, "tile", rv, ESK_TENSOR_MAX_RANK, probe, 1, &given);
+  int64_t rank = given > t->rank ? given : t->rank;
+  per_axis(loc, "tile", rv, rank, reps, 1, &given);
+  /* t seen with rank axes (leading size-1 axes), then each axis repeated. */
+  int64_t dims[ESK_TENSOR_MAX_RANK], sdims[ESK_TENSOR_MAX_RANK], sst[ESK_TENSOR_MAX_RANK];
+  for (int64_t d = 0; d < rank; d++) {
+    int64_t td = d - (rank - t->rank);
+    sdims[d] = td >= 0 ? t->dims[td] : 1;
+    sst[d] = td >= 0 ? t->strides[td] : 0;
+    dims[d] = sdims[d] * reps[d];
+  }
+  esk_tensor *out = esk_tensor_new(t->dtype, rank, dims);
+  if (out->size == 0) return esk_tensor_value(out);
+  size_t es = esk_dtype_size(t->dtype);
+  const char *sp = t_base(t);
+  char *op = esk_tensor_data(out);
+  int64_t idx[ESK_TENSOR_MAX_RANK] = {0};
+  for (int64_t n = 0; n < out->size; n++) {
+    int64_t off = t->offset;
+    for (int64_t d = 0; d < rank; d++) off += (idx[d] % sdims[d]) * sst[d];
+    memcpy(op + n * (int64_t)es, sp + off * (int64_t)es, es);
+    for (int64_t d = rank - 1; d >= 0; d--) {
+      if (++idx[d] < dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return esk_tensor_value(out);
+}
+
+/* (pad t width [value]): constant padding; width is an integer (every axis, both sides), a
+ * list of integers (per axis, both sides) or a list of (before after) pairs. */
+esk_value esk_prim_pad(const char *loc, int64_t argc, esk_value *argv) {
+  if (esk_ad_any(argc, argv)) return esk_ad_tensor_prim(loc, "pad", argc, argv);
+  const char *who = "pad";
+  esk_tensor *t = arg(loc, who, argv[0]);
+  double fill = argc > 2 && argv[2].tag != ESK_T_DEFAULT ? esk_t_real(loc, who, argv[2]) : 0.0;
+  int64_t before[ESK_TENSOR_MAX_RANK], after[ESK_TENSOR_MAX_RANK];
+  esk_value w = argv[1];
+  if (w.tag == ESK_T_FIXNUM) {
+    for (int64_t d = 0; d < t->rank; d++) before[d] = after[d] = dim_value(loc, who, w);
+  } else {
+    int64_t d = 0;
+    for (; w.tag == ESK_T_PAIR; w = ((esk_pair *)esk_ptr(w))->cdr, d++) {
+      if (d >= t->rank) esk_errorf(loc, "%s: more pad widths than axes", who);
+      esk_value x = ((esk_pair *)esk_ptr(w))->car;
+      if (x.tag == ESK_T_PAIR) {
+        esk_value y = ((esk_pair *)esk_ptr(x))->cdr;
+        if (y.tag != ESK_T_PAIR) esk_error_type(loc, who, "(before after) pair", x);
+        before[d] = dim_value(loc, who, ((esk_pair *)esk_ptr(x))->car);
+        after[d] = dim_value(loc, who, ((esk_pair *)esk_ptr(y))->car);
+      } else {
+        before[d] = after[d] = dim_value(loc, who, x);
+      }
+    }
+    if (w.tag != ESK_T_NIL) esk_error_type(loc, who, "pad width", argv[1]);
+    if (d != t->rank) esk_errorf(loc, "%s: expected %lld pad widths, got %lld", who,
+                                 (long long)t->rank, (long long)d);
+  }
+  int64_t dims[ESK_TENSOR_MAX_RANK];
+  for (int64_t d = 0; d < t->rank; d++) dims[d] = t->dims[d] + before[d] + after[d];
+  esk_tensor *out = esk_tensor_new(t->dtype, t->rank, dims);
+  esk_t_fill(out, fill);
+  if (t->size > 0) {
+    esk_tensor *v = esk_t_view(out);
+    for (int64_t d = 0; d < t->rank; d++) {
+      v->offset += before[d] * out->strides[d];
+      v->dims[d] = t->dims[d];
+    }
+    v->size = t->size;
+    esk_t_copy_into(v, t);
+  }
+  return esk_tensor_value(out);
+}

@@ -138,3 +138,9 @@ prim("concatenate", "tensor_concat", 1, None, kind="shape")   # (concatenate axi
 prim("stack", "tensor_stack", 1, None, kind="shape")          # (stack axis t1 t2 ...)
 prim("split", "tensor_split", 2, 3, kind="shape")             # (split t n axis)
 prim("slice", "tensor_slice", 2, 3, kind="shape")             # (slice t start end)
+prim("tensor-lu", "tensor_lu", 1, kind="linalg")            # -> (LU perm sign), P A = L U
+prim("tensor-topk", "tensor_topk", 2, 3, kind="reduce")     # -> (values indices), descending
+prim("tensor-scatter!", "tensor_scatter_bang", 3, 4, kind="mutate")  # inverse of tensor-gather
+prim("squeeze", "squeeze", 1, 2, kind="shape")
+prim("tile", "tile", 2, kind="shape")
+prim("pad", "pad", 2, 3, kind="shape")                      # (pad t width [value])

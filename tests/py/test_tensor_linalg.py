@@ -498,3 +498,42 @@ def test_large_products_use_the_bundled_blas(tmp_path, env):
             assert want in proc.stderr
         else:
             assert "eshkol: BLAS" not in proc.stderr
+
+
+def test_topk_scatter_squeeze_tile_pad_lu(tmp_path, env):
+    rng = np.random.default_rng(29)
+    x = rng.integers(0, 6, (4, 7)).astype(np.float64)  # ties on purpose
+    z = rng.standard_normal((5, 3))
+    v = rng.standard_normal((2, 3))
+    a = rng.standard_normal((6, 6))
+    lines = [show(f"(tensor-topk {lit(x)} 3)"), show(f"(tensor-topk {lit(x)} 2 0)"),
+             show(f"(tensor-scatter! {lit(z)} #(4 1) {lit(v)})"),
+             show(f"(tensor-scatter! {lit(z)} '(-1) 2.5 1)"),
+             show(f"(squeeze {lit(rng.standard_normal((1, 3, 1, 2)))})"),
+             show(f"(tile {lit(v)} '(2 1 3))"), show(f"(pad {lit(v)} '((1 2) (0 3)) -1)"),
+             show(f"(tensor-lu {lit(a)})")]
+    out = run(tmp_path, env, lines)
+
+    def topk(arr, k, axis):  # descending, ties by lower index (stable sort of the negation)
+        order = np.argsort(-arr, axis=axis, kind="stable")
+        idx = np.take(order, range(k), axis=axis)
+        return np.take_along_axis(arr, idx, axis), idx
+
+    for line, (k, axis) in zip(out[:2], [(3, -1), (2, 0)], strict=True):
+        got = parse(line)
+        want_v, want_i = topk(x, k, axis)
+        assert close(got[0], want_v, 0) and close(got[1], want_i, 0), line
+    z1 = z.copy()
+    z1[[4, 1]] = v
+    assert close(parse(out[2]), z1, 0)
+    z2 = z.copy()
+    z2[:, -1] = 2.5
+    assert close(parse(out[3]), z2, 0)
+    assert np.asarray(parse(out[4])).shape == (3, 2)
+    assert close(parse(out[5]), np.tile(v, (2, 1, 3)), 0)
+    assert close(parse(out[6]), np.pad(v, ((1, 2), (0, 3)), constant_values=-1), 0)
+    lu, perm, sign = parse(out[7])
+    lu = np.asarray(lu)
+    lower, upper = np.tril(lu, -1) + np.eye(6), np.triu(lu)
+    assert close(lower @ upper, a[np.asarray(perm, dtype=int)], 1e-12, 1e-13)
+    assert sign == round(np.linalg.det(np.eye(6)[np.asarray(perm, dtype=int)]))  # parity of P
