@@ -332,6 +332,15 @@ ERRORS = [
     ('(einsum "ij->k" #((1 2)))', "einsum: output index 'k' is not an input index"),
     ("(tensor-add #(1 2) (tensor-where #(1 0 1) #(1 2) #(3 4)))", "tensor-where: shapes"),
     ("(tensor-broadcast #(1 2 3) '(2 2))", "tensor-broadcast: shape (3) does not broadcast"),
+    ("(tensor-topk #(1 2) 3)", "tensor-topk: k must be an exact integer between 0 and 2"),
+    ("(tensor-scatter! (zeros 2) #(2) 1)", "tensor-scatter!: index 2 out of range"),
+    ("(tensor-scatter! (zeros 2 2) #(0) #(1 2 3))", "tensor-scatter!: shape mismatch"),
+    ("(squeeze (zeros 2 1) 0)", "squeeze: axis 0 has size 2, not 1"),
+    ("(pad #((1)) '(1))", "pad: expected 2 pad widths, got 1"),
+    ("(tensor-lu (zeros 2 3))", "tensor-lu: expected a square matrix"),
+    ("(tensor-qr #(1 2))", "tensor-qr: expected a matrix (rank 2)"),
+    ("(tensor-eig #((1 2) (3 4)))", "tensor-eig: only symmetric matrices are supported"),
+    ('(einsum "ij" #(1 2))', "einsum: operand 1 has shape (2)"),
 ]
 
 
