@@ -135,7 +135,24 @@ static void buf_finalize(void *obj, void *data) {
   if (b->device == ESK_DEV_HOST && b->size_class >= 0) pool_release(b->base, b->size_class);
 }
 
+/* Buffers up to this size live inside their (collected, never scanned) buffer object, 64-byte
+ * aligned, with no pool block and no finalizer: registering and running a finalizer cost more
+ * than a small tensor operation itself (measured: 10^6 adds of 2-element tensors 0.35 s with
+ * pooled buffers). */
+#define INLINE_MAX 256
+
 static esk_tensor_buf *buf_new(size_t bytes) {
+  if (bytes <= INLINE_MAX) {
+    esk_tensor_buf *b = GC_MALLOC_ATOMIC(sizeof *b + 63 + (bytes ? bytes : 1));
+    if (!b) esk_errorf(NULL, "out of memory");
+    b->base = (void *)(((uintptr_t)(b + 1) + 63) & ~(uintptr_t)63);
+    b->bytes = bytes;
+    b->device = ESK_DEV_HOST;
+    b->device_index = 0;
+    b->size_class = -1;
+    b->pad = 0;
+    return b;
+  }
   int cls = size_class(bytes ? bytes : 1);
   if (cls >= POOL_CLASSES) esk_errorf(NULL, "tensor too large (%zu bytes)", bytes);
   void *base = pool_acquire(cls);
