@@ -15,7 +15,7 @@ from __future__ import annotations
 from eshkol.core import ast as A
 from eshkol.core.closure import stable_procedures
 from eshkol.lower.stablehlo import ArgSpec, NeedStatic, TType, XlaError, region_function
-from eshkol.passes.xla_outline import XLA_CALL, Outliner, Region, free_inputs
+from eshkol.passes.xla_outline import XLA_CALL, Outliner, Region, _walk, free_inputs
 
 HEADER = ("module @eshkol_xla attributes {mhlo.num_partitions = 1 : i32, "
           "mhlo.num_replicas = 1 : i32} {")
@@ -34,12 +34,16 @@ class StaticShapes:
         self.known: dict[str, ArgSpec] = {}
         defines: dict[str, int] = {}
         assigned: set[str] = set()
-        for node in _flat(program.body):
+
+        def visit(node: A.Node) -> None:
             if isinstance(node, A.GSet):
                 if node.define:
                     defines[node.name] = defines.get(node.name, 0) + 1
                 else:
                     assigned.add(node.name)
+
+        for node in program.body:
+            _walk(node, visit)
         once = {n for n, k in defines.items() if k == 1 and n not in assigned}
         once -= stable_procedures(program)
         for node in _flat(program.body):

@@ -13,8 +13,10 @@ Which expressions: every ``(with-xla-jit body ...)`` (the expander makes it an i
 applied lambda named ``%with-xla-jit``), whose body must be entirely in the subset (anything
 else is an error naming the construct and its location); and, in ``auto`` mode, every maximal
 subset expression that computes something with a tensor primitive. In auto mode, arguments of
-a region's outer primitive calls that are not in the subset (``(tensor-add x (car l))``) are
-evaluated first, in order, and passed in like free variables.
+a region's outer primitive calls that are not in the subset but have no side effects
+(``(tensor-add x (car l))``) are evaluated first, in order, and passed in like free variables;
+an argument that may have side effects (a procedure call) ends the region there instead, so
+that evaluation order is kept.
 """
 
 from __future__ import annotations
@@ -225,10 +227,13 @@ class Outliner:
             if sub is not None:
                 args.append(sub)
                 any_worth = True
-            else:
+            elif _pure(a):
                 v = A.Var("%xla-arg")
                 hoisted.append((v, a))
                 args.append(A.LRef(a.loc, v))
+            else:  # evaluating it first could reorder side effects: no region here
+                del hoisted[mark:]
+                return None
         if not any_worth:
             del hoisted[mark:]
             return None
@@ -248,6 +253,25 @@ class Outliner:
         args: list[A.Node] = [A.Const(loc, region.id), fallback]
         args += [A.GRef(loc, r) if isinstance(r, str) else A.LRef(loc, r) for r in free]
         return A.Prim(loc, XLA_CALL, args)
+
+
+# Primitives without side effects (besides those with a stablehlo rule), whose calls may be
+# evaluated before a region instead of in their place among its arguments.
+_PURE_KINDS = {"inspect", "index"}
+_PURE = {"car", "cdr", "cadr", "cddr", "caar", "cdar", "caddr", "cdddr", "list", "vector", "length",
+         "list-ref", "list-tail", "vector-ref", "vector-length", "cons", "not", "eq?", "eqv?", "equal?",
+         "quotient", "remainder", "modulo", "floor", "ceiling", "round", "truncate", "exact", "inexact->exact"}
+
+
+def _pure(node: A.Node) -> bool:
+    """Whether evaluating ``node`` has no side effects (so it may move before a region)."""
+    if isinstance(node, (A.Const, A.LRef, A.GRef)):
+        return True
+    if isinstance(node, A.Prim):
+        p = PRIMITIVES.get(node.name)
+        ok = p is not None and (node.name in _PURE or p.kind in _PURE_KINDS or "stablehlo" in p.rules)
+        return ok and all(_pure(a) for a in node.args)
+    return False
 
 
 def _top_defines(node: A.Node) -> list[A.GSet]:

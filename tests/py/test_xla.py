@@ -354,3 +354,19 @@ def test_regions_fall_back_to_cpu_code_for_ad_values_and_unsupported_inputs(env,
     for target in ("cpu", "xla"):
         p = run([ESHKOL, "run", f"--target={target}", str(prog)], env)
         assert (p.returncode, p.stdout) == (0, want), p.stderr
+
+
+def test_evaluation_order_is_kept_around_regions(env, tmp_path):
+    """An argument with side effects is not moved before the region (x is read first)."""
+    prog = tmp_path / "order.esk"
+    prog.write_text("""
+(define x #(1.0 2.0))
+(define (bump!) (set! x (tensor-mul x 10.0)) 1.0)
+(display (tensor-add (tensor-mul x x) (bump!))) (newline)
+(display (tensor-add (tensor-mul x x) (car (list 3.0)))) (newline)
+""")
+    for target in ("cpu", "xla"):
+        p = run([ESHKOL, "run", f"--target={target}", str(prog)], env)
+        assert (p.returncode, p.stdout) == (0, "#(2.0 5.0)\n#(103.0 403.0)\n"), p.stderr
+    p = run([TRANSLATE, "--target=stablehlo", str(prog)], env)
+    assert "region 1 at" in p.stdout and "x is known only at run time" in p.stdout  # x is assigned
