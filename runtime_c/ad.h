@@ -174,6 +174,23 @@ esk_value esk_prim_tensor_dtype(const char *loc, esk_value a);
 esk_value esk_prim_zeros_like(const char *loc, esk_value a);
 esk_value esk_prim_ones_like(const char *loc, esk_value a);
 esk_value esk_prim_tensor_astype(const char *loc, esk_value a, esk_value dtype);
+esk_value esk_prim_tensor_concat(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_tensor_stack(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_tensor_split(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_tensor_slice(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_tensor_gather(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_tensor_where(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_tensor_broadcast(const char *loc, esk_value t, esk_value shape);
+esk_value esk_prim_tensor_to_list(const char *loc, esk_value a);
+esk_value esk_prim_tensor_to_vector(const char *loc, esk_value a);
+esk_value esk_prim_tensor_eq(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_tensor_ne(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_tensor_lt(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_tensor_gt(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_tensor_le(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_tensor_ge(const char *loc, esk_value a, esk_value b);
+esk_value esk_prim_tensor_argmax(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_tensor_argmin(const char *loc, int64_t argc, esk_value *argv);
 
 /* numbers.c functions the rules call that the public header does not declare. */
 esk_value esk_prim_cos(const char *loc, esk_value a);

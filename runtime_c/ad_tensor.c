@@ -1014,6 +1014,208 @@ esk_value esk_ad_tensor_apply(const char *loc, esk_value a, esk_value b) {
   return tensor_apply_ad(loc, a, b);
 }
 
+/* ---- data movement: slices, gathers, concatenation, ... through an index map ------------- */
+/* A builtin that only moves elements (tensor-slice, tensor-gather, tensor-concat, ...) is run
+ * on "iota" tensors (each element its own flat index into the concatenation of the data
+ * operands); its result is then a map from output elements to input elements, and the result
+ * on AD operands is `take` of that map: one pair of rules (take and its transpose, put) serves
+ * every such builtin, and their derivatives come for free. */
+
+static const ad_rule r_take, r_put, r_flatcat;
+
+static esk_value take_primal(const char *loc, int64_t n, const esk_value *a) {
+  (void)n;
+  int64_t k;
+  double *x = f64_copy(loc, a[0], &k), *m = f64_copy(loc, a[1], &k);
+  esk_value like = a[2];
+  esk_value r;
+  if (!is_tensor(like)) {
+    r = esk_flonum(x[(int64_t)m[0]]);
+  } else {
+    double *o = malloc((size_t)(k ? k : 1) * sizeof(double));
+    for (int64_t i = 0; i < k; i++) o[i] = x[(int64_t)m[i]];
+    r = from_f64(float_dtype(a[0]), like, o);
+    free(o);
+  }
+  free(x);
+  free(m);
+  return r;
+}
+static esk_value take3(const char *loc, const ad_rule *r, esk_value x, esk_value map, esk_value like) {
+  esk_value a[3] = {x, map, like};
+  return ad_call(loc, r, 3, a);
+}
+static esk_value take_jvp(const char *loc, int64_t n, const esk_value *p, const esk_value *d, esk_value r) {
+  (void)n; (void)r;
+  return take3(loc, &r_take, d[0], p[1], p[2]);
+}
+static void take_vjp(const char *loc, int64_t n, const esk_value *p, esk_value r, esk_value g,
+                     const int *need, esk_value *out) {
+  (void)n; (void)r; (void)need;
+  out[0] = take3(loc, &r_put, g, p[1], shape_of(p[0]));
+}
+static const ad_rule r_take = {"%take", take_primal, take_jvp, take_vjp, NULL};
+
+static esk_value put_primal(const char *loc, int64_t n, const esk_value *a) {
+  (void)n;
+  int64_t k, total = ad_size(a[2]);
+  double *y = f64_copy(loc, a[0], &k), *m = f64_copy(loc, a[1], &k);
+  double *o = calloc((size_t)(total ? total : 1), sizeof(double));
+  for (int64_t i = 0; i < k; i++) o[(int64_t)m[i]] += y[i];
+  esk_value r = is_tensor(a[2]) ? from_f64(float_dtype(a[2]), a[2], o) : esk_flonum(o[0]);
+  free(y);
+  free(m);
+  free(o);
+  return r;
+}
+static esk_value put_jvp(const char *loc, int64_t n, const esk_value *p, const esk_value *d, esk_value r) {
+  (void)n; (void)r;
+  return take3(loc, &r_put, d[0], p[1], p[2]);
+}
+static void put_vjp(const char *loc, int64_t n, const esk_value *p, esk_value r, esk_value g,
+                    const int *need, esk_value *out) {
+  (void)n; (void)r; (void)need;
+  out[0] = take3(loc, &r_take, g, p[1], shape_of(p[0]));
+}
+static const ad_rule r_put = {"%put", put_primal, put_jvp, put_vjp, NULL};
+
+/* The flat elements of every operand, one after the other (a vector). */
+static esk_value flatcat_primal(const char *loc, int64_t n, const esk_value *a) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; i++) total += ad_size(a[i]);
+  esk_tensor *r = esk_tensor_new(ESK_DT_F64, 1, &total);
+  double *o = esk_tensor_data(r);
+  for (int64_t i = 0, off = 0; i < n; i++) {
+    int64_t k;
+    double *x = f64_copy(loc, a[i], &k);
+    memcpy(o + off, x, (size_t)k * sizeof(double));
+    off += k;
+    free(x);
+  }
+  return esk_tensor_value(r);
+}
+static esk_value flatcat_jvp(const char *loc, int64_t n, const esk_value *p, const esk_value *d, esk_value r) {
+  (void)r;
+  esk_value *ts = esk_alloc((size_t)n * sizeof *ts);
+  for (int64_t i = 0; i < n; i++) ts[i] = ad_is_zero(d[i]) ? ad_zeros_like(p[i], 0) : d[i];
+  return ad_call(loc, &r_flatcat, n, ts);
+}
+static void flatcat_vjp(const char *loc, int64_t n, const esk_value *p, esk_value r, esk_value g,
+                        const int *need, esk_value *out) {
+  (void)r;
+  for (int64_t i = 0, off = 0; i < n; i++) {
+    if (need[i]) out[i] = gather3(loc, &r_gather, g, off, shape_of(p[i]));
+    off += ad_size(p[i]);
+  }
+}
+static const ad_rule r_flatcat = {"%flatcat", flatcat_primal, flatcat_jvp, flatcat_vjp, NULL};
+
+typedef struct {
+  int64_t n, total;
+  esk_value xs[64];
+} movement_data;
+
+/* v's iota (offset by the data seen so far), registering v as a data operand. */
+static esk_value iota_for(const char *loc, movement_data *md, esk_value v) {
+  if (md->n == 64) esk_errorf(loc, "too many tensor operands to differentiate");
+  md->xs[md->n++] = v;
+  esk_value p = ad_plain(v);
+  double off = (double)md->total;
+  md->total += ad_size(p);
+  if (!is_tensor(p)) return esk_flonum(off);
+  esk_tensor *t = esk_tensor_new(ESK_DT_F64, TT(p)->rank, TT(p)->dims);
+  double *o = esk_tensor_data(t);
+  for (int64_t i = 0; i < t->size; i++) o[i] = off + (double)i;
+  return esk_tensor_value(t);
+}
+
+static int is_data(esk_value v) { return is_tensor(ad_plain(v)); }
+
+/* The result R of the builtin on iota operands, turned into takes from src. */
+static esk_value map_back(const char *loc, esk_value src, esk_value R) {
+  if (R.tag == ESK_T_PAIR) {
+    esk_value head = esk_nil(), *tail = &head;
+    for (; R.tag == ESK_T_PAIR; R = ((esk_pair *)esk_ptr(R))->cdr) {
+      *tail = esk_cons(map_back(loc, src, ((esk_pair *)esk_ptr(R))->car), esk_nil());
+      tail = &((esk_pair *)esk_ptr(*tail))->cdr;
+    }
+    return head;
+  }
+  if (R.tag == ESK_T_VECTOR) {
+    esk_vector *v = esk_ptr(R);
+    esk_value out = esk_make_vector(v->len, esk_nil());
+    for (int64_t i = 0; i < v->len; i++)
+      ((esk_vector *)esk_ptr(out))->items[i] = map_back(loc, src, v->items[i]);
+    return out;
+  }
+  if (is_tensor(R)) return take3(loc, &r_take, src, R, shape_of(R));
+  if (is_real(R)) return gather3(loc, &r_gather, src, (int64_t)esk_number_to_double(R), esk_flonum(0.0));
+  return R;
+}
+
+typedef esk_value (*argv_fn)(const char *loc, int64_t argc, esk_value *argv);
+static esk_value concat_n(const char *loc, int64_t n, esk_value *a) { return esk_prim_tensor_concat(loc, n, a); }
+static esk_value stack_n(const char *loc, int64_t n, esk_value *a) { return esk_prim_tensor_stack(loc, n, a); }
+static esk_value split_n(const char *loc, int64_t n, esk_value *a) { return esk_prim_tensor_split(loc, n, a); }
+static esk_value slice_n(const char *loc, int64_t n, esk_value *a) { return esk_prim_tensor_slice(loc, n, a); }
+static esk_value gather_n(const char *loc, int64_t n, esk_value *a) { return esk_prim_tensor_gather(loc, n, a); }
+static esk_value where_n(const char *loc, int64_t n, esk_value *a) { return esk_prim_tensor_where(loc, n, a); }
+static esk_value bcast_n(const char *loc, int64_t n, esk_value *a) { (void)n; return esk_prim_tensor_broadcast(loc, a[0], a[1]); }
+static esk_value to_list_n(const char *loc, int64_t n, esk_value *a) { (void)n; return esk_prim_tensor_to_list(loc, a[0]); }
+static esk_value to_vector_n(const char *loc, int64_t n, esk_value *a) { (void)n; return esk_prim_tensor_to_vector(loc, a[0]); }
+
+/* Which operands are data: FIRST only the first; ALL every tensor (and tensors inside a list
+ * operand); WHERE the second and third (numbers included). */
+enum { MOVE_FIRST, MOVE_ALL, MOVE_WHERE };
+static const struct {
+  const char *name;
+  argv_fn fn;
+  int which;
+} movement_builtins[] = {
+    {"tensor-slice", slice_n, MOVE_FIRST},   {"tensor-gather", gather_n, MOVE_FIRST},
+    {"tensor-split", split_n, MOVE_FIRST},   {"tensor-broadcast", bcast_n, MOVE_FIRST},
+    {"tensor->list", to_list_n, MOVE_FIRST}, {"tensor->vector", to_vector_n, MOVE_FIRST},
+    {"tensor-concat", concat_n, MOVE_ALL},   {"tensor-stack", stack_n, MOVE_ALL},
+    {"tensor-where", where_n, MOVE_WHERE},
+};
+
+static esk_value movement(const char *loc, argv_fn fn, int which, int64_t argc, const esk_value *argv) {
+  movement_data *md = esk_alloc(sizeof *md);
+  esk_value *a = esk_alloc((size_t)(argc ? argc : 1) * sizeof *a);
+  for (int64_t i = 0; i < argc; i++) {
+    esk_value v = argv[i];
+    int data = which == MOVE_FIRST ? i == 0 : which == MOVE_WHERE ? (i == 1 || i == 2) : is_data(v);
+    if (which == MOVE_ALL && v.tag == ESK_T_PAIR) { /* (tensor-concat (list t ...) axis) */
+      esk_value head = esk_nil(), *tail = &head;
+      for (; v.tag == ESK_T_PAIR; v = ((esk_pair *)esk_ptr(v))->cdr) {
+        esk_value x = ((esk_pair *)esk_ptr(v))->car;
+        *tail = esk_cons(is_data(x) ? iota_for(loc, md, x) : x, esk_nil());
+        tail = &((esk_pair *)esk_ptr(*tail))->cdr;
+      }
+      a[i] = head;
+    } else {
+      a[i] = data ? iota_for(loc, md, v) : ad_plain(v);
+    }
+  }
+  esk_value R = fn(loc, argc, a);
+  esk_value src = md->n == 1 ? md->xs[0] : ad_call(loc, &r_flatcat, md->n, md->xs);
+  return map_back(loc, src, R);
+}
+
+/* tensor-variance / tensor-std: recomposed from AD-aware mean, subtraction and square, so the
+ * derivative (of any order) follows. */
+static esk_value variance_ad(const char *loc, int64_t argc, const esk_value *argv, int std) {
+  esk_value x = argv[0], pt = shape_of(x);
+  if (!is_tensor(pt)) esk_errorf(loc, "%s: expected a tensor", std ? "tensor-std" : "tensor-variance");
+  int64_t ax = argc > 1 ? axis_of(pt, argc, argv) : -1;
+  esk_value a[2] = {x, argc > 1 ? argv[1] : AD_ZERO};
+  esk_value m = ad_call(loc, &r_mean, argc > 1 ? 2 : 1, a);
+  esk_value dev = esk_prim_sub2(loc, x, ax >= 0 ? reshape_to(loc, m, keepdims_shape(pt, ax)) : m);
+  a[0] = esk_prim_mul2(loc, dev, dev);
+  esk_value v = ad_call(loc, &r_mean, argc > 1 ? 2 : 1, a);
+  return std ? esk_prim_sqrt(loc, v) : v;
+}
+
 /* ---- queries: a plain answer from the plain value ------------------------------------------ */
 
 #define QUERY_RULE(NAME, SCHEME, CALL)                                                     \
@@ -1029,6 +1231,14 @@ QUERY_RULE(dtype, "tensor-dtype", esk_prim_tensor_dtype(loc, a[0]))
 QUERY_RULE(vlen, "vector-length", esk_prim_vector_length(loc, a[0]))
 QUERY_RULE(zlike, "zeros-like", esk_prim_zeros_like(loc, a[0]))
 QUERY_RULE(olike, "ones-like", esk_prim_ones_like(loc, a[0]))
+QUERY_RULE(teq, "tensor-eq", esk_prim_tensor_eq(loc, a[0], a[1]))
+QUERY_RULE(tne, "tensor-ne", esk_prim_tensor_ne(loc, a[0], a[1]))
+QUERY_RULE(tlt, "tensor-lt", esk_prim_tensor_lt(loc, a[0], a[1]))
+QUERY_RULE(tgt, "tensor-gt", esk_prim_tensor_gt(loc, a[0], a[1]))
+QUERY_RULE(tle, "tensor-le", esk_prim_tensor_le(loc, a[0], a[1]))
+QUERY_RULE(tge, "tensor-ge", esk_prim_tensor_ge(loc, a[0], a[1]))
+QUERY_RULE(argmax, "tensor-argmax", call_prim_n(loc, esk_prim_tensor_argmax, n, a))
+QUERY_RULE(argmin, "tensor-argmin", call_prim_n(loc, esk_prim_tensor_argmin, n, a))
 
 /* ---- the table ------------------------------------------------------------------------------ */
 
@@ -1051,7 +1261,10 @@ static const struct {
     {"tensor-shape", &r_shape, 0, 0}, {"tensor-rank", &r_rank, 0, 0},
     {"tensor-size", &r_tsize, 0, 0}, {"tensor-dtype", &r_dtype, 0, 0},
     {"vector-length", &r_vlen, 0, 0}, {"zeros-like", &r_zlike, 0, 0},
-    {"ones-like", &r_olike, 0, 0},
+    {"ones-like", &r_olike, 0, 0}, {"tensor-eq", &r_teq, 0, 0}, {"tensor-ne", &r_tne, 0, 0},
+    {"tensor-lt", &r_tlt, 0, 0}, {"tensor-gt", &r_tgt, 0, 0}, {"tensor-le", &r_tle, 0, 0},
+    {"tensor-ge", &r_tge, 0, 0}, {"tensor-argmax", &r_argmax, 0, 0},
+    {"tensor-argmin", &r_argmin, 0, 0},
     {"tensor-add", NULL, ESK_OP_ADD, 2}, {"tensor-sub", NULL, ESK_OP_SUB, 2},
     {"tensor-mul", NULL, ESK_OP_MUL, 2}, {"tensor-div", NULL, ESK_OP_DIV, 2},
     {"tensor-pow", NULL, ESK_OP_EXPT, 2}, {"tensor-scale", NULL, ESK_OP_MUL, 2},
@@ -1082,5 +1295,14 @@ int ad_tensor_special(const char *loc, const char *name, int64_t argc, const esk
     *out = tensor_ctor(loc, argc, argv);
     return 1;
   }
+  if (!strcmp(name, "tensor-variance") || !strcmp(name, "tensor-std")) {
+    *out = variance_ad(loc, argc, argv, name[7] == 's');
+    return 1;
+  }
+  for (size_t i = 0; i < sizeof movement_builtins / sizeof movement_builtins[0]; i++)
+    if (!strcmp(name, movement_builtins[i].name)) {
+      *out = movement(loc, movement_builtins[i].fn, movement_builtins[i].which, argc, argv);
+      return 1;
+    }
   return 0;
 }

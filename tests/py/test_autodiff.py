@@ -108,7 +108,7 @@ def lines_of(out: str) -> list:
 
 def close(got, want, rtol=1e-6, atol=1e-8) -> bool:
     got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
-    return got.shape == want.shape and np.allclose(got, want, rtol=rtol, atol=atol)
+    return got.shape == want.shape and np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
 
 
 def lit(a) -> str:
@@ -348,6 +348,22 @@ def _tensor_cases(seed: int):
         ("(tensor-sum (tensor-square (reshape (transpose p) -1)))", lambda p: jnp.sum(p.T.reshape(-1) ** 2), M),
         ("(tensor-sum (tensor-apply p (lambda (e) (* e (sin e)))))", lambda p: jnp.sum(p * jnp.sin(p)), M),
         ("(tensor-sum (tensor-square (tensor-get p 0)))", lambda p: jnp.sum(p[0] ** 2), M),
+    ]
+    # data movement (slices, gathers, joins, where) and the recomposed statistics
+    cases += [
+        ("(tensor-sum (tensor-square (tensor-slice p 0 1)))", lambda p: jnp.sum(p[0:1] ** 2), M),
+        (f"(tensor-sum (tensor-sin (tensor-gather p #(0 {m - 1} 0) 0)))",
+         lambda p: jnp.sum(jnp.sin(jnp.take(p, jnp.array([0, m - 1, 0]), axis=0))), M),
+        ("(tensor-sum (tensor-exp (tensor-concat p (tensor-square p))))",
+         lambda p: jnp.sum(jnp.exp(jnp.concatenate([p, p ** 2]))), M),
+        ("(tensor-sum (tensor-sin (tensor-stack p (tensor-tanh p))))",
+         lambda p: jnp.sum(jnp.sin(jnp.stack([p, jnp.tanh(p)]))), M),
+        ("(tensor-sum (tensor-where (tensor-gt p 0.0) (tensor-square p) (tensor-sin p)))",
+         lambda p: jnp.sum(jnp.where(p > 0, p ** 2, jnp.sin(p))), M),
+        ("(tensor-variance p)", lambda p: jnp.var(p), M),
+        ("(tensor-sum (tensor-std p 1))", lambda p: jnp.sum(jnp.std(p, 1)), M),
+        ("(apply + (map (lambda (e) (* e e e)) (tensor->list (flatten p))))",
+         lambda p: jnp.sum(p ** 3), M),
     ]
     S = _rand(rng, (3, 3)) + 3 * np.eye(3)
     cases += [
