@@ -62,7 +62,9 @@ int esk_ad_any(int64_t argc, const esk_value *argv) {
 
 /* ---- tapes -------------------------------------------------------------------------------- */
 
-static esk_tape *innermost;  /* the stack of active tapes (a root: runtime data is scanned) */
+/* The stack of active tapes, per thread (parallel gradient calls each see their own).  Not a
+ * collector root: every tape on it is also held by its gradient call's frame. */
+static __thread esk_tape *innermost;
 
 esk_tape *ad_tape_begin(void) {
   esk_tape *t = esk_alloc(sizeof *t);
