@@ -67,7 +67,6 @@ esk_value esk_prim_cdr(const char *loc, esk_value a) {
 
 static esk_pair *mutable_pair(const char *loc, const char *who, esk_value p) {
   if (p.tag != ESK_T_PAIR) esk_error_type(loc, who, "pair", p);
-  if (PAIR(p)->h.flags & ESK_F_IMMUTABLE) esk_error_with(loc, "attempt to modify a constant pair:", p);
   return PAIR(p);
 }
 

@@ -129,7 +129,7 @@ prim("number->string", "number_to_string", 1, 2)
 prim("string->number", "string_to_number", 1, 2)
 
 # ---- pairs and lists -------------------------------------------------------------------------
-prim("cons", "cons", 2)
+prim("cons", "cons", 2, fast="cons")
 prim("car", "car", 1, fast="car")
 prim("cdr", "cdr", 1, fast="cdr")
 prim("set-car!", "set_car", 2)

@@ -11,7 +11,7 @@ T_PAIR, T_STRING, T_SYMBOL, T_VECTOR, T_CLOSURE, T_BOX = 16, 17, 18, 19, 20, 21
 IMM_TAGS = {"bool": T_BOOL, "char": T_CHAR, "nil": T_NIL, "void": T_VOID, "default": T_DEFAULT}
 
 # Byte offsets inside heap objects (after the 8-byte header).
-PAIR_CAR, PAIR_CDR = 8, 24
+PAIR_CAR, PAIR_CDR = 0, 16  # pairs have no header
 BOX_VALUE = 8
 CLOSURE_CODE = 8
 CLOSURE_FREE = 32

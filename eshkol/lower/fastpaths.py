@@ -203,6 +203,32 @@ def _div_flonum() -> str:
 """ + _SLOW2.format(cname="div2"))
 
 
+def _cons() -> str:
+    """Pop a pair from the runtime's batch of free pairs (esk_pair_batch, value.c); the C
+    function refills an empty batch from the collector."""
+    return f"""llvm.mlir.global external @esk_pair_batch() {{addr_space = 0 : i32}} : !llvm.ptr
+""" + _HEAD.format(name="cons", params="%a: !v, %b: !v") + f"""  %bp = llvm.mlir.addressof @esk_pair_batch : !llvm.ptr
+  %q = llvm.load %bp : !llvm.ptr -> !llvm.ptr
+  %z = llvm.mlir.zero : !llvm.ptr
+  %empty = llvm.icmp "eq" %q, %z : !llvm.ptr
+  llvm.cond_br %empty, ^slow, ^fast
+^fast:
+  %next = llvm.load %q : !llvm.ptr -> !llvm.ptr
+  llvm.store %next, %bp : !llvm.ptr, !llvm.ptr
+  %carp = llvm.getelementptr %q[{PAIR_CAR}] : (!llvm.ptr) -> !llvm.ptr, i8
+  llvm.store %a, %carp : !v, !llvm.ptr
+  %cdrp = llvm.getelementptr %q[{PAIR_CDR}] : (!llvm.ptr) -> !llvm.ptr, i8
+  llvm.store %b, %cdrp : !v, !llvm.ptr
+  %pi = llvm.ptrtoint %q : !llvm.ptr to i64
+  %u = llvm.mlir.undef : !v
+  %tp = llvm.mlir.constant({T_PAIR} : i64) : i64
+  %r1 = llvm.insertvalue %tp, %u[0] : !v
+  %r2 = llvm.insertvalue %pi, %r1[1] : !v
+  llvm.return %r2 : !v
+^slow:
+""" + _SPLIT2 + _SLOW2.format(cname="cons").replace("^slow:\n", "")
+
+
 FAST_PATHS: dict[str, str] = {
     "add2": _arith("add2", "add2", "sadd", "fadd"),
     "sub2": _arith("sub2", "sub2", "ssub", "fsub"),
@@ -219,4 +245,5 @@ FAST_PATHS: dict[str, str] = {
     "vector_ref": _vector_ref(),
     "vector_set": _vector_set(),
     "div2": _div_flonum(),
+    "cons": _cons(),
 }

@@ -63,8 +63,8 @@ typedef struct esk_header {
 
 #define ESK_F_IMMUTABLE 1u
 
+/* Pairs have no header (the value's tag says pair): 32 bytes, two collector granules. */
 typedef struct esk_pair {
-  esk_header h;
   esk_value car;
   esk_value cdr;
 } esk_pair;
@@ -117,6 +117,8 @@ void *esk_alloc_atomic(size_t bytes);    /* collected heap, never scanned */
 void esk_register_roots(void *start, void *end);
 
 esk_value esk_cons(esk_value a, esk_value d);
+void esk_pairs_init(void);               /* the pairs' collector kind (made on first cons) */
+extern void *esk_pair_batch;             /* free pairs linked through their first words */
 esk_value esk_make_string(const char *utf8, int64_t len);          /* fresh, mutable copy */
 esk_value esk_make_string_literal(const char *utf8, int64_t len);  /* immutable, not copied */
 esk_value esk_intern(const char *utf8, int64_t len);               /* symbol */
