@@ -265,8 +265,12 @@ static void accumulate(const char *loc, esk_adnode *parent, esk_value c) {
     parent->adj_owned = 0;
     return;
   }
-  parent->adj = ad_add(loc, parent->adj, c);
-  parent->adj_owned = 0;
+  esk_value old = parent->adj;
+  parent->adj = ad_add(loc, old, c);
+  /* A sum of two plain tensors is a fresh tensor nothing else holds: later index reads may
+   * add into it in place. */
+  parent->adj_owned = parent->adj.tag == ESK_T_TENSOR && parent->adj.payload != c.payload &&
+                      parent->adj.payload != old.payload && !ad_is_ad(c) && !ad_is_ad(old);
 }
 
 static void checkpoint_backward(const char *loc, esk_tape *t, esk_adnode *nd);
