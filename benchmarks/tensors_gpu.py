@@ -7,8 +7,9 @@ The programs (benchmarks/gpu/*.esk) are built with ``eshkol build --target=cuda`
 their kernels as PTX and call the CUDA driver and cuBLAS through runtime_c/cuda_shim.c, so the
 GPU machine needs neither MLIR nor Eshkol. Measured: the elementwise chain a*b + exp(c) over
 2^28 elements (f64 and f32; Eshkol fuses it into one kernel, CuPy's expression runs three, and
-``cupy.fuse`` is shown too) with its achieved bandwidth against the H200's 4.8 TB/s, and
-8192 x 8192 matrix products (f32, f64; both through cuBLAS). Times are medians of synchronized
+``cupy.fuse`` is shown too) with its achieved bandwidth against the H200's 4.8 TB/s,
+8192 x 8192 matrix products (f32, f64; both through cuBLAS), and (for information) reductions
+over 2^28 elements: a sum, and a fused sum of a product. Times are medians of synchronized
 runs after warm-up. Ratio = CuPy time / Eshkol time (>= 1: Eshkol as fast or faster).
 """
 
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PROGRAMS = ("chain", "matmul")
+PROGRAMS = ("chain", "matmul", "reduce")
 PEAK_BW = 4.8e12  # bytes/s: the H200's HBM3e, by the datasheet
 
 
@@ -111,6 +112,34 @@ def bench_matmul(cp, bindir: Path, n: int, dt: str, iters: int) -> list[str]:
             "-", f"{flops / t_e / 1e12:.1f} TFLOP/s", ok]
 
 
+def bench_reduce(cp, bindir: Path, n: int, dt: str, iters: int) -> list[list[str]]:
+    """tensor-sum, and the fused (tensor-sum (tensor-mul a b)), against CuPy's sum and (a*b).sum()."""
+    exe = bindir / "reduce"
+    p = subprocess.run([str(exe), str(n), dt, str(iters)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"reduce failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
+    f = p.stdout.split()
+    t_sum, s_sum, t_dot, s_dot = float(f[3]), float(f[4]), float(f[5]), float(f[6])
+    dtype = cp.float64 if dt == "f64" else cp.float32
+    a = cp.linspace(0.0, 1.0, n, dtype=cp.float64).astype(dtype)
+    b = cp.linspace(1.0, 2.0, n, dtype=cp.float64).astype(dtype)
+    c_sum = cupy_median(cp, lambda: float(a.sum()), iters)
+    c_dot = cupy_median(cp, lambda: float((a * b).sum()), iters)
+    tol = 1e-9 if dt == "f64" else 1e-4
+    rows = []
+    for label, t_e, t_c, got, ref, arrays in [
+            ("sum(a)", t_sum, c_sum, s_sum, float(a.astype(cp.float64).sum()), 1),
+            ("sum(a*b) fused", t_dot, c_dot, s_dot, float((a.astype(cp.float64) * b).sum()), 2)]:
+        rel = abs(got - ref) / abs(ref)
+        bw = arrays * n * a.itemsize / t_e
+        rows.append([f"reduce {label} {dt} 2^{n.bit_length() - 1}", f"{t_e * 1e3:8.3f}", f"{t_c * 1e3:8.3f}",
+                     f"{t_c / t_e:5.2f}x", "-", f"{bw / 1e12:.2f} TB/s = {bw / PEAK_BW:.0%} of 4.8",
+                     "ok" if rel < tol else f"MISMATCH (rel {rel:.1e})"])
+    a = b = None  # noqa: F841
+    cp.get_default_memory_pool().free_all_blocks()
+    return rows
+
+
 def run(bindir: Path, quick: bool) -> None:
     import cupy as cp
 
@@ -124,6 +153,8 @@ def run(bindir: Path, quick: bool) -> None:
         rows.append(bench_chain(cp, bindir, n_chain, dt, iters))
     for dt in ("f32", "f64"):
         rows.append(bench_matmul(cp, bindir, n_mm, dt, 10 if not quick else 3))
+    for dt in ("f64", "f32"):
+        rows.extend(bench_reduce(cp, bindir, n_chain, dt, iters))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))

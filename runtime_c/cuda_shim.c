@@ -463,9 +463,13 @@ typedef int (*cublas_sgemm_fn)(void *h, int ta, int tb, int m, int n, int k, con
 static void *blas_handle;
 static cublas_dgemm_fn p_dgemm;
 static cublas_sgemm_fn p_sgemm;
+static char blas_error[256];
 
-static void blas_open(const char *loc) {
-  if (blas_handle) return;
+/* Load cuBLAS and make a handle; called under cu_lock, so it never raises (the caller does,
+ * after unlocking, with the message left in blas_error). */
+static int blas_open(void) {
+  if (blas_handle) return 1;
+  if (blas_error[0]) return 0;
   static const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so.11",
                                 "libcublas.so"};
   static const char *dirs[] = {"", "/usr/local/cuda/lib64/",
@@ -473,30 +477,41 @@ static void blas_open(const char *loc) {
   void *lib = NULL;
   const char *env = getenv("ESHKOL_CUBLAS");
   if (env && *env) lib = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-  for (size_t d = 0; !lib && d < sizeof dirs / sizeof *dirs; d++)
+  for (size_t d = 0; !lib && !(env && *env) && d < sizeof dirs / sizeof *dirs; d++)
     for (size_t i = 0; !lib && i < sizeof names / sizeof *names; i++) {
       char path[512];
       snprintf(path, sizeof path, "%s%s", dirs[d], names[i]);
       lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     }
-  if (!lib)
-    esk_errorf(loc, "cuda: cuBLAS not found (libcublas.so.13 or .12; set ESHKOL_CUBLAS to its path)");
+  if (!lib) {
+    snprintf(blas_error, sizeof blas_error, "cuda: cuBLAS not found (%s; set ESHKOL_CUBLAS to its path)",
+             env && *env ? env : "libcublas.so.13 or .12");
+    return 0;
+  }
   cublas_create_fn create = (cublas_create_fn)dlsym(lib, "cublasCreate_v2");
   p_dgemm = (cublas_dgemm_fn)dlsym(lib, "cublasDgemm_v2");
   p_sgemm = (cublas_sgemm_fn)dlsym(lib, "cublasSgemm_v2");
-  if (!create || !p_dgemm || !p_sgemm) esk_errorf(loc, "cuda: cuBLAS lacks cublasCreate_v2/Dgemm/Sgemm");
+  if (!create || !p_dgemm || !p_sgemm) {
+    snprintf(blas_error, sizeof blas_error, "cuda: cuBLAS lacks cublasCreate_v2/Dgemm/Sgemm");
+    return 0;
+  }
   void *h = NULL;
   int st = create(&h);
-  if (st != 0) esk_errorf(loc, "cuda: cublasCreate failed (status %d)", st);
+  if (st != 0) {
+    snprintf(blas_error, sizeof blas_error, "cuda: cublasCreate failed (status %d)", st);
+    return 0;
+  }
   blas_handle = h;
+  return 1;
 }
 
 void esk_cu_gemm(const char *loc, int dtype, int64_t m, int64_t n, int64_t k, esk_devptr A,
                  esk_devptr B, esk_devptr C) {
   esk_cu_ready(loc);
   pthread_mutex_lock(&cu_lock);
-  blas_open(loc);
+  int ok = blas_open();
   pthread_mutex_unlock(&cu_lock);
+  if (!ok) esk_errorf(loc, "%s", blas_error);
   if (m > 0x7fffffff || n > 0x7fffffff || k > 0x7fffffff)
     esk_errorf(loc, "cuda: matrix dimensions past 2^31 are not supported by cuBLAS");
   /* Row-major C = A B is column-major C^T = B^T A^T: swap the operands. */

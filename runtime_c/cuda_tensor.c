@@ -794,3 +794,57 @@ esk_value esk_cuda_transpose(const char *loc, int64_t argc, esk_value *argv) {
               (size_t)(t->size * esize(t->dtype)));
   return esk_tensor_value(o);
 }
+
+/* ---- builtins without a GPU version ------------------------------------------------------- */
+
+/* Store host tensor h (contiguous, t's shape) into CUDA tensor t's storage, t maybe a view. */
+static void writeback(const char *loc, esk_tensor *t, esk_tensor *h) {
+  int64_t es = esize(t->dtype);
+  h = esk_tensor_contiguous(esk_tensor_astype(h, t->dtype));
+  if (t->size == 0) return;
+  if (esk_tensor_is_contiguous(t)) {
+    esk_cu_htod(loc, dptr(t) + (esk_devptr)(t->offset * es), esk_tensor_data(h), (size_t)(t->size * es));
+    return;
+  }
+  /* A strided view: bring the span it covers, scatter h into it, send it back. */
+  int64_t lo, hi, idx[ESK_TENSOR_MAX_RANK] = {0};
+  view_span(t, &lo, &hi);
+  char *span = esk_alloc_atomic((size_t)((hi - lo) * es));
+  esk_cu_dtoh(loc, span, dptr(t) + (esk_devptr)(lo * es), (size_t)((hi - lo) * es));
+  const char *src = esk_tensor_data(h);
+  for (int64_t i = 0; i < t->size; i++) {
+    int64_t off = t->offset - lo;
+    for (int64_t d = 0; d < t->rank; d++) off += idx[d] * t->strides[d];
+    memcpy(span + off * es, src + i * es, (size_t)es);
+    for (int64_t d = t->rank - 1; d >= 0 && ++idx[d] == t->dims[d]; d--) idx[d] = 0;
+  }
+  esk_cu_htod(loc, dptr(t) + (esk_devptr)(lo * es), span, (size_t)((hi - lo) * es));
+}
+
+esk_value esk_cuda_host_call(const char *loc, esk_value (*fn)(const char *, int64_t, esk_value *),
+                             int64_t argc, esk_value *argv, int mutates) {
+  esk_value h[16];
+  if (argc > 16) esk_errorf(loc, "internal error: too many arguments for a host call");
+  for (int64_t i = 0; i < argc; i++) h[i] = host_value(loc, argv[i]);
+  esk_value r = fn(loc, argc, h);
+  if (mutates && esk_is_cuda_tensor(argv[0])) {
+    writeback(loc, esk_ptr(argv[0]), esk_ptr(h[0]));
+    if (r.tag == h[0].tag && r.payload == h[0].payload) return argv[0];
+  }
+  return to_device_value(loc, r);
+}
+
+esk_value esk_cuda_host_call1(const char *loc, esk_value (*fn)(const char *, esk_value), esk_value a) {
+  return to_device_value(loc, fn(loc, host_value(loc, a)));
+}
+
+esk_value esk_cuda_host_call2(const char *loc, esk_value (*fn)(const char *, esk_value, esk_value),
+                              esk_value a, esk_value b, int mutates) {
+  esk_value ha = host_value(loc, a), hb = host_value(loc, b);
+  esk_value r = fn(loc, ha, hb);
+  if (mutates && esk_is_cuda_tensor(a)) {
+    writeback(loc, esk_ptr(a), esk_ptr(ha));
+    if (r.tag == ha.tag && r.payload == ha.payload) return a;
+  }
+  return to_device_value(loc, r);
+}

@@ -325,6 +325,7 @@ esk_value esk_prim_ones_like(const char *loc, esk_value a) {
 /* (tensor-fill t v) fills t in place and returns it; (tensor-fill shape v) makes a new one. */
 esk_value esk_prim_tensor_fill(const char *loc, esk_value a, esk_value v) {
   T_AD_CHECK2("tensor-fill", a, v);
+  if (esk_is_cuda_tensor(a) || esk_is_cuda_tensor(v)) return esk_cuda_host_call2(loc, esk_prim_tensor_fill, a, v, 1);
   double x = esk_t_real(loc, "tensor-fill", v);
   if (a.tag == ESK_T_TENSOR) {
     esk_t_fill(TENSOR(a), x);

@@ -135,6 +135,7 @@ static esk_value set_indexed(const char *loc, const char *who, int64_t argc, esk
 /* (tensor-set! t i j ... v): value LAST; fewer indices assign a sub-tensor (v broadcast). */
 esk_value esk_prim_tensor_set(const char *loc, int64_t argc, esk_value *argv) {
   T_AD_CHECK("tensor-set!", argc, argv);
+  if (esk_cuda_any(argc, argv)) return esk_cuda_host_call(loc, esk_prim_tensor_set, argc, argv, 1);
   return set_indexed(loc, "tensor-set!", argc, argv);
 }
 
@@ -192,6 +193,7 @@ esk_value esk_tensor_car(const char *loc, esk_value v) {
 
 esk_value esk_tensor_cdr(const char *loc, esk_value v) {
   T_AD_CHECK1("cdr", v);
+  if (esk_is_cuda_tensor(v)) return esk_cuda_host_call1(loc, esk_tensor_cdr, v);
   esk_tensor *t = TENSOR(v);
   if (t->rank == 0 || t->dims[0] == 0) esk_error_with(loc, "cdr: empty tensor:", v);
   esk_tensor *rest = esk_t_view(t);

@@ -130,6 +130,7 @@ _PRE = """  %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c2 = arith.constant 2 : index
   %c3 = arith.constant 3 : index
+  %c4 = arith.constant 4 : index
 """
 
 
@@ -194,15 +195,45 @@ def unary_kernel(op: str, variant: str, t: str) -> Kernel:
                  f"memref.store %r, %o{_IDX4} : {o4}")
 
 
+def _strided_reduce(element, comb, t: str, store: str) -> str:
+    """Loop body: thread %i combines element(k) for k = i, i+T, i+2T, ... < %n (neighbouring
+    threads read neighbouring elements) into four independent accumulators, so that four loads
+    are in flight, then ``store``s the result %acc. ``element(k, sfx)`` gives (lines, value)
+    for index SSA ``k`` with names suffixed ``sfx``; ``comb(acc, x, r)`` the combining line."""
+    ts = ", ".join([t] * 4)
+    lines = ["%rem = arith.subi %n, %i : index", "%cnt = arith.ceildivui %rem, %T : index",
+             "%q = arith.divui %cnt, %c4 : index", "%T4 = arith.muli %T, %c4 : index",
+             f"%a0, %a1, %a2, %a3 = scf.for %j = %c0 to %q step %c1 iter_args(%w0 = %init, "
+             f"%w1 = %init, %w2 = %init, %w3 = %init) -> ({ts}) {{",
+             "  %jb = arith.muli %j, %T4 : index", "  %k0 = arith.addi %i, %jb : index",
+             "  %k1 = arith.addi %k0, %T : index", "  %k2 = arith.addi %k1, %T : index",
+             "  %k3 = arith.addi %k2, %T : index"]
+    for m in range(4):
+        el, x = element(f"%k{m}", f"_{m}")
+        lines += ["  " + line for line in el] + ["  " + comb(f"%w{m}", x, f"%r{m}")]
+    lines += [f"  scf.yield %r0, %r1, %r2, %r3 : {ts}", "}",
+              "%jt = arith.muli %q, %c4 : index",
+              f"%tl = scf.for %j = %jt to %cnt step %c1 iter_args(%wt = %init) -> ({t}) {{",
+              "  %jo = arith.muli %j, %T : index", "  %kt = arith.addi %i, %jo : index"]
+    el, x = element("%kt", "_t")
+    lines += ["  " + line for line in el] + ["  " + comb("%wt", x, "%rt"), f"  scf.yield %rt : {t}", "}",
+              comb("%a0", "%a1", "%b0"), comb("%a2", "%a3", "%b1"), comb("%b0", "%b1", "%b2"),
+              comb("%b2", "%tl", "%acc"), store]
+    return "\n".join(lines)
+
+
 def reduce_kernel(op: str, t: str) -> Kernel:
-    """``red_<op>_<t>``: thread t combines a[t], a[t+T], a[t+2T], ... into p[t], T = dim(p)
-    (neighbouring threads read neighbouring elements)."""
-    comb = REDUCE[op].format(r="%r", x="%s", y="%x", t=t)
+    """``red_<op>_<t>``: thread i combines a[i], a[i+T], a[i+2T], ... into p[i], T = dim(p)."""
     pre = (_dim("%a", m1s(t)) + _dim("%p", m1(t), 0, "%T")
            + f"  %init = arith.constant {float_const(_IDENTITY[op], t)} : {t}\n")
-    body = (f"%acc = scf.for %k = %i to %n step %T iter_args(%s = %init) -> ({t}) {{\n"
-            f"  %x = memref.load %a[%k] : {m1s(t)}\n  {comb}\n  scf.yield %r : {t}\n}}\n"
-            f"memref.store %acc, %p[%i] : {m1(t)}")
+
+    def element(k: str, sfx: str) -> tuple[list[str], str]:
+        return [f"%x{sfx} = memref.load %a[{k}] : {m1s(t)}"], f"%x{sfx}"
+
+    def comb(acc: str, x: str, r: str) -> str:
+        return REDUCE[op].format(r=r, x=acc, y=x, t=t)
+
+    body = _strided_reduce(element, comb, t, f"memref.store %acc, %p[%i] : {m1(t)}")
     return _func(f"red_{op}_{t}", f"%a: {m1s(t)}, %p: {m1(t)}", pre, "%T", body)
 
 
@@ -259,21 +290,23 @@ def standard_kernels() -> list[Kernel]:
 # operands $i, kinds 't'ensor / 's'calar), with the scalar semantics of lower/to_linalg.py's
 # tables (the registry's 'linalg' rules), so the CPU and GPU kernels of a chain agree.
 
-def _fused_value(e: tuple, kinds: str, t: str, lines: list[str], counter: list[int]) -> str:
-    """SSA name of expression ``e`` at element %k, emitting its computation into ``lines``."""
+def _fused_value(e: tuple, kinds: str, t: str, lines: list[str], counter: list[int],
+                 k: str = "%k", sfx: str = "") -> str:
+    """SSA name of expression ``e`` at element index ``k``, emitting its computation into
+    ``lines`` (names suffixed ``sfx``)."""
     from eshkol.lower.to_linalg import ELEMENTWISE
 
     if e[0] == "arg":
         i = e[1]
         if kinds[i] == "s":
             return f"%s{i}"
-        v = f"%x{i}"
+        v = f"%x{i}{sfx}"
         if not any(line.startswith(f"{v} =") for line in lines):
-            lines.append(f"{v} = memref.load %l{i}[%k] : {m1(t)}")
+            lines.append(f"{v} = memref.load %l{i}[{k}] : {m1(t)}")
         return v
-    kids = [_fused_value(k, kinds, t, lines, counter) for k in e[1:]]
+    kids = [_fused_value(c, kinds, t, lines, counter, k, sfx) for c in e[1:]]
     counter[0] += 1
-    v = f"%v{counter[0]}"
+    v = f"%v{counter[0]}{sfx}"
     if e[0] == "tensor-sqrt":
         lines.append(unary_text("sqrt", v, kids[0], t))
     else:
@@ -301,16 +334,20 @@ def fused_kernels(index: int, expr: str, kinds: str) -> list[Kernel]:
         lines: list[str] = []
         if e[0] in CPU_REDUCE:
             identity, comb = CPU_REDUCE[e[0]]
-            x = _fused_value(e[1], kinds, t, lines, [0])
             ident = float_const(_HEX_VALUES.get(identity, 0.0) if identity.startswith("0x")
                                 else float(identity), t)
             sig = ", ".join(_fused_params(kinds, t) + [f"%p: {m1(t)}"])
             pre = (_dim(f"%l{first}", m1(t)) + _dim("%p", m1(t), 0, "%T")
                    + f"  %init = arith.constant {ident} : {t}\n")
-            body = (f"%acc = scf.for %k = %i to %n step %T iter_args(%s = %init) -> ({t}) {{\n"
-                    + _indent("\n".join(lines), 2) + "\n"
-                    + f"  %r = {comb.format('%s', x, T=t)}\n  scf.yield %r : {t}\n}}\n"
-                    f"memref.store %acc, %p[%i] : {m1(t)}")
+
+            def element(k: str, sfx: str, t: str = t) -> tuple[list[str], str]:
+                el: list[str] = []
+                return el, _fused_value(e[1], kinds, t, el, [0], k, sfx)
+
+            def combine(acc: str, x: str, r: str, comb: str = comb, t: str = t) -> str:
+                return f"{r} = " + comb.format(acc, x, T=t)
+
+            body = _strided_reduce(element, combine, t, f"memref.store %acc, %p[%i] : {m1(t)}")
             out.append(_func(f"fusedr{index}_{t}", sig, pre, "%T", body))
         else:
             x = _fused_value(e, kinds, t, lines, [0])

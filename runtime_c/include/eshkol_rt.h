@@ -717,6 +717,19 @@ enum { ESK_RED_SUM, ESK_RED_MEAN, ESK_RED_MAX, ESK_RED_MIN, ESK_RED_PROD, ESK_RE
  * sum/mean/max/min/prod on the device (all elements: a flonum; along an axis: a CUDA tensor
  * without it), the other kinds through the host's builtins (tensor results back on the GPU). */
 esk_value esk_cuda_reduce(const char *loc, int kind, int64_t argc, esk_value *argv);
+/* Builtins without a GPU version, given CUDA operands: fn runs on host copies and a tensor
+ * result goes back to the GPU; with `mutates`, argv[0]'s host copy is then written back into
+ * its device storage (argv[0] is returned where fn returned the copy). */
+static inline int esk_cuda_any(int64_t argc, const esk_value *argv) {
+  for (int64_t i = 0; i < argc; i++)
+    if (esk_is_cuda_tensor(argv[i])) return 1;
+  return 0;
+}
+esk_value esk_cuda_host_call(const char *loc, esk_value (*fn)(const char *, int64_t, esk_value *),
+                             int64_t argc, esk_value *argv, int mutates);
+esk_value esk_cuda_host_call1(const char *loc, esk_value (*fn)(const char *, esk_value), esk_value a);
+esk_value esk_cuda_host_call2(const char *loc, esk_value (*fn)(const char *, esk_value, esk_value),
+                              esk_value a, esk_value b, int mutates);
 /* (transpose t [i j]) of a CUDA tensor: a permuted copy made on the device. */
 esk_value esk_cuda_transpose(const char *loc, int64_t argc, esk_value *argv);
 /* Matrix product with cuBLAS where an operand is a CUDA tensor (both must be). */

@@ -249,12 +249,8 @@ def test_gpu_operations_match_numpy(tmp_path):
             np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-12, err_msg=label)
 
 
-@pytest.mark.gpu
-@needs_gpu
-def test_every_tensor_builtin_survives_gpu_tensors(tmp_path):
-    """Each tensor builtin on CUDA tensors works or raises an error object: never a crash."""
-    exe = _program("gpu_robust", tmp_path)
-    p = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600)
+def _check_robust(exe: Path, env: dict[str, str]) -> None:
+    p = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600, env={**os.environ, **env})
     lines = p.stdout.splitlines()
     assert p.returncode == 0, f"crashed after: {lines[-1] if lines else '(nothing)'}\n{p.stderr[-2000:]}"
     assert lines[-1] == "done"
@@ -262,6 +258,63 @@ def test_every_tensor_builtin_survives_gpu_tensors(tmp_path):
     assert all(r == "ok" or r.startswith("err") for r in results), lines
     failed = [line for line, r in zip(lines, results, strict=False) if r != "ok"]
     print(f"{len(results) - len(failed)} of {len(results)} calls worked; raised:", *failed, sep="\n  ")
+
+
+TRANSFERS = """#((2.0 5.0) (1.0 3.0))
+5.0
+#((2.0 5.0) (7.0 8.0))
+#((2.0 5.0) (9.0 9.0))
+(cuda:0 #(1.0 1.0 1.0))
+(cpu #(1.0 1.0 1.0))
+cuda:0
+#(1.0 2.0)
+#((9.0 9.0))
+((2.0 5.0) (9.0 9.0))
+"""
+
+
+@pytest.fixture(scope="module")
+def fake_libcuda(tmp_path_factory) -> Path:
+    """tests/py/cuda/fake_libcuda.c built: a driver whose device memory faults on host access."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler for the stand-in CUDA driver")
+    lib = tmp_path_factory.mktemp("fakecuda") / "libfakecuda.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(lib), str(PROGRAMS / "fake_libcuda.c")],
+                   check=True)
+    return lib
+
+
+def test_tensor_builtins_never_crash_on_cuda_tensors(tmp_path, fake_libcuda):
+    """With a stand-in driver (device memory the host cannot touch, kernels that do nothing)
+    every tensor builtin on CUDA tensors works or raises an error object: a host path that
+    read device memory would crash here as on a GPU."""
+    _check_robust(_program("gpu_robust", tmp_path), {"ESHKOL_LIBCUDA": str(fake_libcuda)})
+
+
+def test_transfers_with_a_stand_in_driver(tmp_path, fake_libcuda):
+    """Copies, element reads and writes (views too), in-place moves and with-device keep the
+    data (the stand-in driver copies for real)."""
+    exe = _program("transfers", tmp_path)
+    p = subprocess.run([str(exe)], capture_output=True, text=True,
+                       env={**os.environ, "ESHKOL_LIBCUDA": str(fake_libcuda)})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == TRANSFERS
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_every_tensor_builtin_survives_gpu_tensors(tmp_path):
+    """Each tensor builtin on CUDA tensors works or raises an error object: never a crash."""
+    _check_robust(_program("gpu_robust", tmp_path), {})
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_transfers_on_the_gpu(tmp_path):
+    p = subprocess.run([str(_program("transfers", tmp_path))], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == TRANSFERS
 
 
 def build_artifacts(out: Path) -> None:
