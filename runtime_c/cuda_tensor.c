@@ -412,7 +412,14 @@ static double combine(const char *op, double s, double x) {
 
 /* Partial reductions on the device until few enough are left, then the rest on the host. */
 #define REDUCE_HOST_MAX 4096
-#define REDUCE_THREADS_MAX (1 << 18)
+#define REDUCE_THREADS_MAX (1 << 21)
+
+/* Threads of a partial reduction over n elements: about 32 elements each (many waves of
+ * blocks, so the last, partial wave costs little), at most REDUCE_THREADS_MAX. */
+static int64_t reduce_threads(int64_t n) {
+  int64_t parts = (n + 31) / 32;
+  return parts > REDUCE_THREADS_MAX ? REDUCE_THREADS_MAX : parts < 1 ? 1 : parts;
+}
 
 /* Contiguous t's elements combined on the device (kernel red_<op>) down to at most
  * REDUCE_HOST_MAX partial results, in a device tensor. */
@@ -420,8 +427,7 @@ static esk_tensor *reduce_partials(const char *loc, const char *op, esk_tensor *
   char name[64];
   snprintf(name, sizeof name, "red_%s_%s", op, dt_name(t->dtype));
   while (t->size > REDUCE_HOST_MAX) {
-    int64_t parts = (t->size + 7) / 8;
-    if (parts > REDUCE_THREADS_MAX) parts = REDUCE_THREADS_MAX;
+    int64_t parts = reduce_threads(t->size);
     esk_tensor *p = dnew(loc, t->dtype, 1, &parts);
     esk_kargs k = {.n = 0};
     arg1(&k, t, t->size, 1);
@@ -744,8 +750,7 @@ esk_value esk_cuda_fused(const char *loc, int64_t argc, const esk_value *argv, c
   }
   /* A reduction: the chain's partials, then the standard kernels (NaN-skipping max/min, as the
    * CPU's fused kernels), then the host. */
-  int64_t parts = (n + 7) / 8;
-  if (parts > REDUCE_THREADS_MAX) parts = REDUCE_THREADS_MAX;
+  int64_t parts = reduce_threads(n);
   esk_tensor *p = dnew(loc, dtype, 1, &parts);
   out1(&k, p);
   esk_cu_launch(loc, name, parts, &k);
