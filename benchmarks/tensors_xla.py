@@ -94,14 +94,19 @@ def time_jax(fn, args, calls: int, batches: int) -> tuple[float, float]:
     return checksum, best
 
 
-def time_eshkol(source: str, env: dict[str, str]) -> tuple[float, float]:
-    with tempfile.NamedTemporaryFile("w", suffix=".esk", delete=False) as f:
-        f.write(source)
-    try:
-        p = subprocess.run([ESHKOL, "run", "--target=xla", f.name], capture_output=True, text=True,
-                           env=env, timeout=1800)
-    finally:
-        os.unlink(f.name)
+def program_path(label: str) -> Path:
+    """A fixed place for a case's program, so its compilation stays cached between runs."""
+    folder = Path(tempfile.gettempdir()) / "eshkol-bench-xla"
+    folder.mkdir(exist_ok=True)
+    return folder / (label.replace(" ", "_") + ".esk")
+
+
+def time_eshkol(label: str, source: str, env: dict[str, str]) -> tuple[float, float]:
+    path = program_path(label)
+    if not path.exists() or path.read_text() != source:
+        path.write_text(source)
+    p = subprocess.run([ESHKOL, "run", "--target=xla", str(path)], capture_output=True, text=True,
+                       env=env, timeout=1800)
     if p.returncode != 0:
         raise SystemExit(f"eshkol failed:\n{p.stderr}")
     checksum, per_call = p.stdout.split()
@@ -128,7 +133,7 @@ def main() -> None:
         fn, args = jax_case(model, dtype)
         best_e = best_j = float("inf")
         for _ in range(a.rounds):
-            sum_e, t_e = time_eshkol(source, env)
+            sum_e, t_e = time_eshkol(label, source, env)
             sum_j, t_j = time_jax(fn, args, max(1, a.calls // 4) if model == "chain" else a.calls, a.batches)
             best_e, best_j = min(best_e, t_e), min(best_j, t_j)
         rtol = 1e-4 if dtype == np.float32 else 1e-9

@@ -17,12 +17,14 @@ directly (``esk_xla_wrap``); a result is dropped here once the collector finds i
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 import os
 import pickle
 import struct
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from eshkol.lower import stablehlo_rules
-from eshkol.lower.stablehlo import ArgSpec, NeedStatic, TType, XlaError, region_module
+from eshkol.lower.stablehlo import NUMPY, ArgSpec, NeedStatic, TType, XlaError, region_module
 from eshkol.runtime.cache import cache_dir
 from eshkol.runtime.toolchain import runtime_shared
 from eshkol.syntax.diagnostics import EshkolError
@@ -107,7 +109,7 @@ MISSING = object()
 
 @dataclass
 class Compiled:
-    executable: Any
+    run: Callable[..., Any]  # device arrays -> the result's device array
     result: TType
     dims: Any = None  # the result's dims as a C array, for esk_xla_wrap
 
@@ -117,9 +119,10 @@ class Compiled:
 
 
 class Backend:
-    """jax's client for one platform, with compile and executable caches."""
+    """jax's client for one platform, with compile and executable caches. ``persistent``:
+    keep compiled code on disk, under the eshkol cache folder (jax's compilation cache)."""
 
-    def __init__(self) -> None:
+    def __init__(self, persistent: bool = False) -> None:
         try:
             import jax
             from jax._src import xla_bridge
@@ -136,7 +139,14 @@ class Backend:
         # On the host, tensors and results share memory with XLA; on a GPU they are copied
         # (ESHKOL_XLA_COPY=1 copies on the host too: the GPU's data path, testable here).
         self.host = self.client.platform == "cpu" and not os.environ.get("ESHKOL_XLA_COPY")
+        self.platform = {"gpu": "cuda"}.get(self.client.platform, self.client.platform)
         self.memory: dict[str, Any] = {}
+        if persistent:
+            try:
+                jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
+                jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+            except AttributeError:  # an older jax: executables are compiled in each run
+                pass
 
     def options(self):
         opts = self.xc.CompileOptions()
@@ -168,6 +178,46 @@ class Backend:
                 pass
         self.memory[digest] = exe
         return exe
+
+    def function(self, text: str, args: list[TType], result: TType) -> Callable[..., Any]:
+        """A callable running the StableHLO module ``text`` on device arrays (one per
+        ``args``), returning the result's array. Preferably jax.jit's compiled form of the
+        module taken as an exported function: its calls use jax's C++ dispatch, cheaper than
+        the client's Python API; the client's executable otherwise (or with
+        ESHKOL_XLA_CLIENT=1)."""
+        fn = None if os.environ.get("ESHKOL_XLA_CLIENT") else self._exported(text, args, result)
+        if fn is not None:
+            return fn
+        exe = self.compile(text)
+        return lambda *inputs: exe.execute_sharded(list(inputs)).disassemble_into_single_device_arrays()[0][0]
+
+    def _exported(self, text: str, args: list[TType], result: TType) -> Callable[..., Any] | None:
+        try:  # jax's export API: internal enough to change between versions, hence the fallback
+            from jax import export, tree_util
+            from jax._src import core
+            from jax._src.lib import _jax
+            from jax._src.lib.mlir.dialects import hlo
+
+            target = hlo.get_version_from_compatibility_requirement(hlo.StablehloCompatibilityRequirement.WEEK_4)
+            sdy = getattr(self.client, "serialize_with_sdy", False)
+            blob = _jax.mlir.serialize_portable_artifact(text, target, sdy)
+            n = len(args)
+            fields = dict(
+                fun_name="eshkol_region", in_tree=tree_util.tree_structure((tuple(range(n)), {})),
+                in_avals=tuple(core.ShapedArray(t.shape, NUMPY[t.dtype]) for t in args),
+                out_tree=tree_util.tree_structure(0),
+                out_avals=(core.ShapedArray(result.shape, NUMPY[result.dtype]),),
+                _has_named_shardings=False, _in_named_shardings=(None,) * n, _out_named_shardings=(None,),
+                in_shardings_hlo=(None,) * n, out_shardings_hlo=(None,), nr_devices=1,
+                platforms=(self.platform,), ordered_effects=(), unordered_effects=(), disabled_safety_checks=(),
+                mlir_module_serialized=blob, calling_convention_version=9, module_kept_var_idx=tuple(range(n)),
+                uses_global_constants=False, _get_vjp=None)
+            names = {f.name for f in dataclasses.fields(export.Exported)}
+            exported = export.Exported(**{k: v for k, v in fields.items() if k in names})
+            structs = [self.jax.ShapeDtypeStruct(t.shape, NUMPY[t.dtype]) for t in args]
+            return self.jax.jit(exported.call).lower(*structs).compile()
+        except Exception:  # noqa: BLE001 - any failure: the client's executable instead
+            return None
 
 
 class Driver:
@@ -265,7 +315,7 @@ class Driver:
             comp = self._compile(region, values)
         if comp is None:
             return False
-        result = comp.executable.execute_sharded(inputs).disassemble_into_single_device_arrays()[0][0]
+        result = comp.run(*inputs)
         result.block_until_ready()
         self._store(result, comp, out)
         return True
@@ -295,7 +345,7 @@ class Driver:
 
     def backend_(self) -> Backend:
         if self.backend is None:
-            self.backend = Backend()
+            self.backend = Backend(persistent=True)
         return self.backend
 
     def _compile(self, region, values: list[tuple[int, int]]) -> Compiled | None:
@@ -337,7 +387,7 @@ class Driver:
                 return None
             if os.environ.get("ESHKOL_XLA_DUMP"):
                 print(text, file=sys.stderr)
-            comp = Compiled(self.backend_().compile(text), result.type)
+            comp = Compiled(self.backend_().function(text, [s.type for s in specs], result.type), result.type)
             self.compiled[(region.id, tuple(sig))] = comp
             return comp
 

@@ -331,11 +331,18 @@ def test_executables_are_cached_on_disk(env, tmp_path):
     prog = tmp_path / "c.esk"
     prog.write_text("(display (tensor-sum (matmul (ones 3 4) (ones 4 5))))\n")
     cache = Path(env["XDG_CACHE_HOME"]) / "eshkol" / "xla"
-    before = set(cache.glob("*.bin")) if cache.exists() else set()
-    for _ in range(2):
-        p = run([ESHKOL, "run", "--target=xla", str(prog)], env)
-        assert p.returncode == 0 and p.stdout == "60.0", p.stderr
-    assert len(set(cache.glob("*.bin")) - before) == 1
+
+    def entries() -> set[Path]:
+        return set(cache.iterdir()) if cache.exists() else set()
+
+    before = entries()
+    p = run([ESHKOL, "run", "--target=xla", str(prog)], env)
+    assert p.returncode == 0 and p.stdout == "60.0", p.stderr
+    first = entries()
+    assert first - before  # the executable was stored
+    p = run([ESHKOL, "run", "--target=xla", str(prog)], env)
+    assert p.returncode == 0 and p.stdout == "60.0", p.stderr
+    assert entries() == first  # and found again: nothing new compiled
 
 
 def test_regions_fall_back_to_cpu_code_for_ad_values_and_unsupported_inputs(env, tmp_path):
