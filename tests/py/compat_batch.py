@@ -45,8 +45,9 @@ def _child(path: str, out: str, err: str) -> None:
 
 def main(argv: list[str]) -> int:
     out_json, jobs, programs = argv[0], int(argv[1]), argv[2:]
-    import eshkol.driver  # noqa: F401 - load the compiler (and MLIR) before forking
     import mlir.ir  # noqa: F401
+
+    import eshkol.driver  # noqa: F401 - load the compiler (and MLIR) before forking
 
     tmp = tempfile.mkdtemp(prefix="compat-batch-")
     results: dict[str, dict] = {}
@@ -64,7 +65,7 @@ def main(argv: list[str]) -> int:
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == 0:
             now = time.monotonic()
-            for p, (path, _, _, start) in list(running.items()):
+            for p, (_, _, _, start) in list(running.items()):
                 if now - start > TIMEOUT:
                     os.kill(p, 9)
             time.sleep(0.01)
