@@ -9,4 +9,6 @@
 // CHECK-NEXT: --eshkol-to-llvm Lower the eshkol dialect
 // CHECK: Pipelines:
 // CHECK-NEXT: --eshkol-optimize optimize the eshkol dialect
+// CHECK-NEXT: --eshkol-tensor-to-linalg fuse tensor chains
+// CHECK: --eshkol-lower-cpu kernels: fuse, bufferize, vectorize, lower
 // CHECK-NEXT: --eshkol-cpu the CPU path
