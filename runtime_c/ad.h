@@ -191,6 +191,7 @@ esk_value esk_prim_tensor_le(const char *loc, esk_value a, esk_value b);
 esk_value esk_prim_tensor_ge(const char *loc, esk_value a, esk_value b);
 esk_value esk_prim_tensor_argmax(const char *loc, int64_t argc, esk_value *argv);
 esk_value esk_prim_tensor_argmin(const char *loc, int64_t argc, esk_value *argv);
+esk_value esk_prim_gpu_to_device(const char *loc, esk_value t);
 
 /* numbers.c functions the rules call that the public header does not declare. */
 esk_value esk_prim_cos(const char *loc, esk_value a);

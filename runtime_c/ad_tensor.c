@@ -25,6 +25,7 @@ static esk_value tmpl(int dtype, int64_t rank, const int64_t *dims) {
   esk_tensor *t = esk_alloc(sizeof *t);
   t->h.type = ESK_T_TENSOR;
   t->dtype = dtype;
+  t->device = ESK_DEV_HOST;
   t->rank = rank;
   t->size = 1;
   for (int64_t i = 0; i < rank; i++) {
@@ -34,11 +35,25 @@ static esk_value tmpl(int dtype, int64_t rank, const int64_t *dims) {
   return esk_tensor_value(t);
 }
 
-/* The shape of v's plain value: a template for tensors, the number itself for numbers. */
+/* The shape of v's plain value: a template for tensors (with their device), the number
+ * itself for numbers. */
 static esk_value shape_of(esk_value v) {
   esk_value p = ad_plain(v);
   if (!is_tensor(p)) return p;
-  return tmpl(TT(p)->dtype, TT(p)->rank, TT(p)->dims);
+  esk_value t = tmpl(TT(p)->dtype, TT(p)->rank, TT(p)->dims);
+  TT(t)->device = TT(p)->device;
+  return t;
+}
+
+/* GPU tensors: the kernels here read host copies, and put what they make where the operand
+ * it is shaped like lives (the tensor runtime refuses to mix devices). */
+static int on_gpu(esk_value v) { return is_tensor(v) && TT(v)->device == ESK_DEV_CUDA; }
+static esk_value host_of(const char *loc, esk_value v) {
+  return on_gpu(v) ? esk_tensor_value(esk_tensor_on_host(loc, TT(v))) : v;
+}
+static esk_value place_like(const char *loc, esk_value r, esk_value like) {
+  if (on_gpu(like) && is_tensor(r) && !on_gpu(r)) return esk_prim_gpu_to_device(loc, r);
+  return r;
 }
 
 static int same_shape(esk_value a, esk_value b) {
@@ -68,7 +83,7 @@ static double *f64_copy(const char *loc, esk_value v, int64_t *n) {
     (void)loc;
     return x;
   }
-  esk_tensor *t = TT(v);
+  esk_tensor *t = TT(host_of(loc, v));
   double *x = malloc((size_t)(t->size ? t->size : 1) * sizeof(double));
   if (esk_tensor_is_contiguous(t) && t->dtype == ESK_DT_F64) {
     memcpy(x, esk_tensor_data(t), (size_t)t->size * sizeof(double));
@@ -89,7 +104,7 @@ static esk_value from_f64(int dtype, esk_value like, const double *x) {
   } else {
     memcpy(esk_tensor_data(t), x, (size_t)t->size * sizeof(double));
   }
-  return esk_tensor_value(t);
+  return place_like(NULL, esk_tensor_value(t), like);
 }
 
 /* Advance a row-major multi-index; 0 when it wrapped around. */
@@ -184,7 +199,7 @@ static esk_value unbcast_kernel(const char *loc, esk_value x, esk_value like) {
 /* Elements [off, off + size(like)) of x's flat row-major order, shaped like `like`. */
 static esk_value gather_kernel(const char *loc, esk_value x, int64_t off, esk_value like) {
   if (!is_tensor(x)) return x;
-  esk_tensor *t = TT(x);
+  esk_tensor *t = TT(host_of(loc, x));
   if (!is_tensor(like)) {
     if (t->dtype == ESK_DT_I64) return esk_fixnum((int64_t)esk_tensor_get_flat(t, off));
     return esk_flonum(esk_tensor_get_flat(t, off));
@@ -213,7 +228,7 @@ static esk_value scatter_kernel(const char *loc, esk_value y, int64_t off, esk_v
     for (int64_t i = 0; i < n; i++) d[off + i] = yd[i];
   }
   free(yd);
-  return esk_tensor_value(r);
+  return place_like(loc, esk_tensor_value(r), total);
 }
 
 /* x's elements in like's shape (sizes agree). */
@@ -371,7 +386,7 @@ static esk_value stack_primal(const char *loc, int64_t n, const esk_value *a) {
     }
     free(x);
   }
-  return esk_tensor_value(r);
+  return place_like(loc, esk_tensor_value(r), el);
 }
 static esk_value stack_jvp(const char *loc, int64_t n, const esk_value *p, const esk_value *d, esk_value r) {
   (void)p; (void)r;
@@ -399,7 +414,7 @@ esk_value ad_stack(const char *loc, int64_t n, const esk_value *xs) {
 esk_value ad_zeros_like(esk_value v, int exact) {
   esk_value p = ad_plain(v);
   if (!is_tensor(p)) return exact ? esk_fixnum(0) : esk_flonum(0.0);
-  return esk_tensor_value(esk_tensor_zeros(float_dtype(p), TT(p)->rank, TT(p)->dims));
+  return place_like(NULL, esk_tensor_value(esk_tensor_zeros(float_dtype(p), TT(p)->rank, TT(p)->dims)), p);
 }
 
 esk_value ad_onehot_like(esk_value like, int64_t k) {
@@ -407,7 +422,7 @@ esk_value ad_onehot_like(esk_value like, int64_t k) {
   esk_tensor *t = esk_tensor_zeros(float_dtype(p), TT(p)->rank, TT(p)->dims);
   if (t->dtype == ESK_DT_F32) ((float *)esk_tensor_data(t))[k] = 1.0f;
   else ((double *)esk_tensor_data(t))[k] = 1.0;
-  return esk_tensor_value(t);
+  return place_like(NULL, esk_tensor_value(t), p);
 }
 
 /* sign(p) elementwise: -1.0, 0.0 or 1.0. */
@@ -522,7 +537,7 @@ static esk_value cdr_n(const char *loc, int64_t n, esk_value *a) { (void)n; retu
  * buffer in place (allocated on first use), instead of building a scattered full tensor. */
 static int accum_block(const char *loc, esk_adnode *nd, esk_value g, esk_adnode *parent, int kind) {
   esk_value pv = ad_plain(parent->value);
-  if (!is_tensor(pv) || ad_is_ad(parent->value) || !(is_real(g) || is_tensor(g))) return 0;
+  if (!is_tensor(pv) || on_gpu(pv) || ad_is_ad(parent->value) || !(is_real(g) || is_tensor(g))) return 0;
   esk_value pa = parent->adj;
   if (!ad_is_zero(pa) && !parent->adj_owned) return 0;
   esk_tensor *t = TT(pv);
@@ -840,7 +855,7 @@ static esk_value eye_like(esk_value s) {
   esk_tensor *e = esk_tensor_zeros(ESK_DT_F64, 2, t->dims);
   for (int64_t i = 0; i < t->dims[0] && i < t->dims[1]; i++)
     ((double *)esk_tensor_data(e))[i * t->dims[1] + i] = 1.0;
-  return esk_tensor_value(e);
+  return place_like(NULL, esk_tensor_value(e), s);
 }
 
 static const ad_rule r_trace;
@@ -1092,7 +1107,7 @@ static esk_value flatcat_primal(const char *loc, int64_t n, const esk_value *a) 
     off += k;
     free(x);
   }
-  return esk_tensor_value(r);
+  return n ? place_like(loc, esk_tensor_value(r), a[0]) : esk_tensor_value(r);
 }
 static esk_value flatcat_jvp(const char *loc, int64_t n, const esk_value *p, const esk_value *d, esk_value r) {
   (void)r;
@@ -1148,7 +1163,11 @@ static esk_value map_back(const char *loc, esk_value src, esk_value R) {
       ((esk_vector *)esk_ptr(out))->items[i] = map_back(loc, src, v->items[i]);
     return out;
   }
-  if (is_tensor(R)) return take3(loc, &r_take, src, R, shape_of(R));
+  if (is_tensor(R)) {
+    esk_value like = shape_of(R);
+    if (on_gpu(ad_plain(src))) TT(like)->device = ESK_DEV_CUDA;
+    return take3(loc, &r_take, src, R, like);
+  }
   if (is_real(R)) return gather3(loc, &r_gather, src, (int64_t)esk_number_to_double(R), esk_flonum(0.0));
   return R;
 }
