@@ -16,6 +16,7 @@ from mlir.dialects import cf, func
 
 from eshkol.core import ast as A
 from eshkol.core.closure import analyze, letrec_knot, stable_procedures, tail_calls_self
+from eshkol.core.contify import loop_lambda
 from eshkol.dialect import ops
 from eshkol.syntax.datum import (
     EOF,
@@ -83,6 +84,11 @@ class FunctionEmitter:
         self.self_global: str | None = None
         # Set when tail calls of the procedure to itself become jumps to this block (a loop).
         self.loop_header: ir.Block | None = None
+        # Loops compiled into this function (core/contify.py): their variable → header block;
+        # and where a value in tail position goes while inside one that is not itself in tail
+        # position (None: the function returns it).
+        self.loops: dict[A.Var, ir.Block] = {}
+        self.exit: ir.Block | None = None
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -91,6 +97,14 @@ class FunctionEmitter:
 
     def new_block(self, nargs: int = 0) -> ir.Block:
         return self.fn.body.blocks.append(*([self.vt] * nargs))
+
+    def ret(self, v: ir.Value, loc: Loc) -> None:
+        """Deliver ``v`` from tail position: return it, or jump to the enclosing loop's exit."""
+        with self.ip():
+            if self.exit is None:
+                func.ReturnOp([v], loc=ops.location(loc))
+            else:
+                cf.BranchOp([v], self.exit, loc=ops.location(loc))
 
     def emit_body(self, node: A.Node, tail: bool) -> None:
         """Emit ``node`` as the whole body: return its value."""
@@ -216,8 +230,7 @@ class FunctionEmitter:
                 self.block = blk
                 v = self.value(arm, tail=True)
                 if v is not None:
-                    with self.ip():
-                        func.ReturnOp([v], loc=ops.location(arm.loc))
+                    self.ret(v, arm.loc)
             return None
         join = self.new_block(1)
         for blk, arm in ((then_b, n.then), (else_b, n.else_)):
@@ -242,6 +255,11 @@ class FunctionEmitter:
         return self.value(n.body, tail)
 
     def _Letrec(self, n: A.Letrec, tail: bool) -> ir.Value | None:
+        # Not in top-level code: it is compiled without optimisation (it runs once), and a
+        # loop there stays a procedure of its own.
+        lam = loop_lambda(n) if self.in_lambda else None
+        if lam is not None:
+            return self._loop(n.vars[0], lam, n.body, tail)
         if letrec_knot(n):
             closures = []
             for var, lam in zip(n.vars, n.inits, strict=False):
@@ -267,6 +285,31 @@ class FunctionEmitter:
             with self.ip():
                 ops.set_box(self.env[var][1], v, n.loc)
         return self.value(n.body, tail)
+
+    def _loop(self, var: A.Var, lam: A.Lambda, body: A.Node, tail: bool) -> ir.Value | None:
+        """A named let / do loop as blocks of this function: calls of ``var`` (all in tail
+        position) jump to a header block whose arguments are the loop's parameters."""
+        header = self.new_block(len(lam.req))
+        saved_exit = self.exit
+        exit_block = None
+        if not tail:
+            exit_block = self.exit = self.new_block(1)
+        self.loops[var] = header
+        v = self.value(body, tail=True)  # enters the loop (or leaves without running it)
+        if v is not None:
+            self.ret(v, body.loc)
+        self.block = header
+        for p, a in zip(lam.req, header.arguments, strict=True):
+            self._bind(p, a, lam.loc)
+        v = self.value(lam.body, tail=True)
+        if v is not None:
+            self.ret(v, lam.body.loc)
+        del self.loops[var]
+        self.exit = saved_exit
+        if exit_block is None:
+            return None
+        self.block = exit_block
+        return exit_block.arguments[0]
 
     def _Lambda(self, n: A.Lambda, tail: bool) -> ir.Value:
         return self.make_lambda(n)
@@ -343,7 +386,12 @@ class FunctionEmitter:
     def _Call(self, n: A.Call, tail: bool) -> ir.Value | None:
         is_self = (isinstance(n.fn, A.LRef) and n.fn.var is self.self_var and self.self_var is not None) \
             or (isinstance(n.fn, A.GRef) and n.fn.name == self.self_global)
-        if is_self and tail and self.loop_header is not None \
+        if isinstance(n.fn, A.LRef) and n.fn.var in self.loops:  # a loop's jump back
+            args = [self.value(a) for a in n.args]
+            with self.ip():
+                cf.BranchOp(args, self.loops[n.fn.var], loc=ops.location(n.loc))
+            return None
+        if is_self and tail and self.exit is None and self.loop_header is not None \
                 and len(n.args) == len(self.loop_header.arguments):
             args = [self.value(a) for a in n.args]
             with self.ip():
@@ -352,6 +400,12 @@ class FunctionEmitter:
         # A call of the procedure itself needs no lookup: the callee is this closure.
         fn = self.self_value if is_self else self.value(n.fn)
         args = [self.value(a) for a in n.args]
+        if tail and self.exit is not None:  # tail of a loop, not of the function
+            tail = False
+            with self.ip():
+                r = ops.call(fn, args, n.loc)
+            self.ret(r, n.loc)
+            return None
         with self.ip():
             r = ops.call(fn, args, n.loc, tail=tail)
             if not tail:

@@ -206,7 +206,7 @@ def _div_flonum() -> str:
 def _cons() -> str:
     """Pop a pair from the runtime's batch of free pairs (esk_pair_batch, value.c); the C
     function refills an empty batch from the collector."""
-    return f"""llvm.mlir.global external @esk_pair_batch() {{addr_space = 0 : i32}} : !llvm.ptr
+    return """llvm.mlir.global external @esk_pair_batch() {addr_space = 0 : i32} : !llvm.ptr
 """ + _HEAD.format(name="cons", params="%a: !v, %b: !v") + f"""  %bp = llvm.mlir.addressof @esk_pair_batch : !llvm.ptr
   %q = llvm.load %bp : !llvm.ptr -> !llvm.ptr
   %z = llvm.mlir.zero : !llvm.ptr

@@ -95,6 +95,7 @@ class Analysis:
     guarded_ops: set = field(default_factory=set)
     spec: dict[ir.Value, str] = field(default_factory=dict)     # value → speculated type
     hints: dict[ir.Value, set] = field(default_factory=dict)    # value → types met
+    conflicts: set = field(default_factory=set)  # speculated block args given another type
 
 
 class ModuleSpecializer:
@@ -229,7 +230,7 @@ class FunctionSpecializer:
             T[a] = spec.get(a, t)
         for b in self.blocks[1:]:
             for a in b.arguments:
-                T[a] = BOT if _type_str(a.type) == VAL else _type_str(a.type)
+                T[a] = spec.get(a, BOT if _type_str(a.type) == VAL else _type_str(a.type))
         changed = True
         while changed:
             changed = False
@@ -240,6 +241,12 @@ class FunctionSpecializer:
                     if name in ("cf.br", "cf.cond_br"):
                         for succ, args in self._edges(op):
                             for arg, v in zip(succ.arguments, args, strict=True):
+                                if arg in an.spec:  # converted (with a check) on the edge
+                                    if T.get(v) == VAL:
+                                        an.guarded_ops.add(op)
+                                    elif T.get(v, BOT) not in (BOT, an.spec[arg]):
+                                        an.conflicts.add(arg)
+                                    continue
                                 t = join(T[arg], T.get(v, BOT))
                                 if t != T[arg]:
                                     T[arg] = t
@@ -291,8 +298,8 @@ class FunctionSpecializer:
         """Values whose type may be guessed: parameters and results of ops that are not
         constants or tail calls (a guard cannot sit between a tail call and its return)."""
         o = _owner_op(v)
-        if o is None:
-            return v.owner == self.blocks[0] and (self.self_arg is None or v != self.self_arg)
+        if o is None:  # a block argument (a parameter, or a loop variable)
+            return self.self_arg is None or v != self.self_arg
         return o.name not in (ops.CONST_INT, ops.CONST_FLOAT, ops.CONST_IMM, ops.CONST_STRING,
                               ops.CONST_SYMBOL, ops.CONST_EXACT, ops.TAIL_CALL, ops.MAKE_CLOSURE,
                               ops.PRIM_REF) and o.name not in TERMINATORS
@@ -312,15 +319,26 @@ class FunctionSpecializer:
     def analyze(self) -> Analysis:
         """Inference rounds: hints from one round become speculations of the next."""
         spec = self._declared()
+        banned: set = set()
         an = self.infer(spec)
         for _ in range(MAX_ROUNDS):
+            if an.conflicts:  # a loop variable also gets values of another type: not speculated
+                banned |= an.conflicts
+                spec = {v: t for v, t in spec.items() if v not in banned}
+                an = self.infer(spec)
+                continue
             new = dict(spec)
             for v, ts in an.hints.items():
-                if len(ts) == 1 and v not in spec and self._speculable(v) and an.types.get(v) == VAL:
+                if len(ts) == 1 and v not in spec and v not in banned and self._speculable(v) \
+                        and an.types.get(v) == VAL:
                     new[v] = next(iter(ts))
             if new == spec:
                 break
             spec = new
+            an = self.infer(spec)
+        while an.conflicts:
+            banned |= an.conflicts
+            spec = {v: t for v, t in spec.items() if v not in banned}
             an = self.infer(spec)
         return an
 
