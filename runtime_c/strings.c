@@ -51,14 +51,19 @@ int esk_utf8_encode(uint32_t c, char *b) {
   b[2] = (char)(0x80 | (c >> 6 & 0x3F)); b[3] = (char)(0x80 | (c & 0x3F)); return 4;
 }
 
+/* The count is cached in the string (mutators reset it, see mutable_string): string-length and
+ * string-ref in a loop over an ASCII string are O(1) after the first. */
 int64_t esk_utf8_length(const esk_string *s) {
+  if (s->nchars1 > 0) return s->nchars1 - 1;
   int64_t n = 0;
   uint32_t cp;
   for (int64_t i = 0; i < s->len; n++) i = esk_utf8_next((const unsigned char *)s->data, i, s->len, &cp);
+  ((esk_string *)s)->nchars1 = n + 1;
   return n;
 }
 
 int64_t esk_utf8_offset(const esk_string *s, int64_t k) {
+  if (esk_utf8_length(s) == s->len) return k <= s->len ? k : -1; /* ASCII */
   int64_t i = 0;
   uint32_t cp;
   for (; k > 0; k--) {
@@ -90,6 +95,7 @@ static esk_string *mutable_string(const char *loc, const char *who, esk_value v)
     snprintf(msg, sizeof msg, "%s: attempt to modify an immutable string:", who);
     esk_raise_error(loc, msg, 1, &v);
   }
+  s->nchars1 = 0; /* the caller changes it: count again */
   return s;
 }
 

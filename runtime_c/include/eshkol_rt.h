@@ -73,6 +73,8 @@ typedef struct esk_string {
   esk_header h;
   int64_t len;      /* bytes of UTF-8, without the terminating NUL */
   char *data;       /* NUL-terminated UTF-8 */
+  int64_t nchars1;  /* 1 + the number of characters, once counted (0: not yet, or changed);
+                       when it equals len + 1 the string is ASCII and indexing is O(1) */
 } esk_string;
 
 typedef struct esk_symbol {
