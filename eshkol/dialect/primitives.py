@@ -13,7 +13,8 @@ C calling convention (runtime_c/prims.c): fixed arity k <= 2 is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ for _n, _c in [("abs", "abs"), ("exact->inexact", "exact_to_inexact"), ("inexact
                ("inexact->exact", "inexact_to_exact"), ("exact", "inexact_to_exact"),
                ("floor", "floor"), ("ceiling", "ceiling"), ("round", "round"), ("truncate", "truncate"),
                ("sqrt", "sqrt"), ("exp", "exp"), ("log", "log"), ("sin", "sin"), ("cos", "cos"),
-               ("tan", "tan"), ("sinh", "sinh"), ("cosh", "cosh"), ("tanh", "tanh"), ("asin", "asin"), ("acos", "acos"), ("square", "square"),
+               ("tan", "tan"), ("sinh", "sinh"), ("cosh", "cosh"), ("tanh", "tanh"),
+               ("asin", "asin"), ("acos", "acos"), ("square", "square"),
                ("number?", "is_number"), ("integer?", "is_integer"), ("exact?", "is_exact"),
                ("inexact?", "is_inexact"), ("zero?", "is_zero"), ("positive?", "is_positive"),
                ("negative?", "is_negative"), ("odd?", "is_odd"), ("even?", "is_even"),
@@ -353,7 +355,7 @@ prim("printf", "printf", 1, None)
 # imported here for effect after the core entries so that an area may refine a core entry.
 # Per-target rules (stablehlo, linalg, gpu, jvp, vjp) live in Primitive.rules, filled in by
 # the module implementing that target through `rule()`.
-from eshkol.dialect import prims_tensor  # noqa: E402,F401
+from eshkol.dialect import prims_tensor  # noqa: E402,F401,I001 (order: later areas refine earlier ones)
 from eshkol.dialect import prims_ad  # noqa: E402,F401
 from eshkol.dialect import prims_gpu  # noqa: E402,F401
 from eshkol.dialect import prims_compat  # noqa: E402,F401
