@@ -12,8 +12,8 @@ C calling convention (runtime_c/prims.c): fixed arity k <= 2 is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 
