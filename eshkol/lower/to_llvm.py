@@ -740,6 +740,19 @@ class ModuleLowering:
         fl.emit(f"{site} = llvm.mlir.addressof @{abi.CALLSITE} : !llvm.ptr")
         loc = fl.load(site, "!llvm.ptr")
         self.st.prims.add(p.name)
+        binary = PRIMITIVES.get(p.binary) if p.binary else None
+        if p.argv_convention and binary is not None and binary.fast and p.accepts(2):
+            # `<` or `+` passed as a procedure (sort, fold) is mostly called with two
+            # arguments: those go to the binary primitive's inline fast path.
+            two, two_b, many_b = fl.const(2), fl.label(), fl.label()
+            is2 = fl.tmp()
+            fl.emit(f'{is2} = llvm.icmp "eq" %argc, {two} : i64')
+            fl.emit(f"llvm.cond_br {is2}, {two_b}, {many_b}")
+            fl.out.append(f"{two_b}:")
+            args = [fl.load(fl.gep("%argv", i * abi.VALUE_SIZE)) for i in range(2)]
+            r2 = fl.prim_call(binary, args, loc)
+            fl.emit(f"llvm.return {r2} : {V}")
+            fl.out.append(f"{many_b}:")
         if p.argv_convention:
             r = fl.call(f"esk_prim_{p.cname}", [loc, "%argc", "%argv"], f"(!llvm.ptr, i64, !llvm.ptr) -> {V}")
         else:
