@@ -140,9 +140,10 @@ for _n in ["cadr", "cddr", "caar", "cdar", "caddr", "cdddr"]:
     prim(_n, _n, 1)
 prim("list", "list", 0, None)
 prim("append", "append", 0, None)
-for _n, _c in [("length", "length"), ("reverse", "reverse"), ("null?", "is_null"),
-               ("pair?", "is_pair"), ("list?", "is_list")]:
+for _n, _c in [("length", "length"), ("reverse", "reverse"), ("list?", "is_list")]:
     prim(_n, _c, 1)
+prim("null?", "is_null", 1, fast="is_null")
+prim("pair?", "is_pair", 1, fast="is_pair")
 for _n, _c in [("list-ref", "list_ref"), ("list-tail", "list_tail"), ("memq", "memq"),
                ("memv", "memv"), ("member", "member"), ("assq", "assq"), ("assv", "assv"),
                ("assoc", "assoc")]:

@@ -8,7 +8,7 @@ errors) live in one place: the runtime.
 
 from __future__ import annotations
 
-from eshkol.lower.abi import PAIR_CAR, PAIR_CDR, T_BOOL, T_FIXNUM, T_FLONUM, T_PAIR, T_VECTOR, T_VOID
+from eshkol.lower.abi import PAIR_CAR, PAIR_CDR, T_BOOL, T_FIXNUM, T_FLONUM, T_NIL, T_PAIR, T_VECTOR, T_VOID
 
 # esk_vector: header (type, flags), len, items.
 VECTOR_FLAGS, VECTOR_LEN, VECTOR_ITEMS = 4, 8, 16
@@ -124,6 +124,14 @@ def _not() -> str:
   %isb = llvm.icmp "eq" %ta, %tb : i64
   %isz = llvm.icmp "eq" %pa, %zero : i64
   %c = llvm.and %isb, %isz : i1
+""" + _bool_result("%c") + "}\n"
+
+
+def _tag_is(name: str, tag: int) -> str:
+    """A type predicate that only looks at the tag (never an error, no runtime call)."""
+    return _HEAD.format(name=name, params="%a: !v") + f"""  %ta = llvm.extractvalue %a[0] : !v
+  %want = llvm.mlir.constant({tag} : i64) : i64
+  %c = llvm.icmp "eq" %ta, %want : i64
 """ + _bool_result("%c") + "}\n"
 
 
@@ -246,4 +254,6 @@ FAST_PATHS: dict[str, str] = {
     "vector_set": _vector_set(),
     "div2": _div_flonum(),
     "cons": _cons(),
+    "is_null": _tag_is("is_null", T_NIL),
+    "is_pair": _tag_is("is_pair", T_PAIR),
 }
