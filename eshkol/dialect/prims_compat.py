@@ -85,3 +85,9 @@ prim("prng-random", "v1_prng_next", 1)
 # ---- R7RS's optional comparison argument of member and assoc (LANGUAGE.md: the superset) ------
 prim("member", "v1_member", 2, 3)
 prim("assoc", "v1_assoc", 2, 3)
+
+# ---- tensor files of the nn builtins (runtime_c/tensor_nn.c) ------------------------------------
+prim("tensor-save", "tensor_save", 2)     # (tensor-save path t) -> #t
+prim("tensor-load", "tensor_load", 1)     # (tensor-load path) -> tensor
+prim("model-save", "model_save", 2)       # (model-save path alist) -> #t/#f
+prim("model-load", "model_load", 1)       # (model-load path) -> ((name . tensor) ...)
