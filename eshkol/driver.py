@@ -287,6 +287,12 @@ def llvm_module(text: str, file: str, options: Options, libs: list[Library],
             regions.extend(outline_program(program))
     ctx, module, program = _compile_source(text, file, None, _imports(libs) if visible is None else visible,
                                            transform)
+    if options.target == "xla" and regions is not None:  # chains the AST outlining left (passes/lower_stablehlo.py)
+        from eshkol.passes.lower_stablehlo import take_regions
+
+        run_passes(ctx, module, ["eshkol-lower-stablehlo"])
+        with ctx:
+            take_regions(module.operation, regions)
     run_passes(ctx, module, _target_pipeline(ctx, module, options))
     needed = _needed(libs, {lib for lib, _ in program.imports.values()})
     for lib in needed:

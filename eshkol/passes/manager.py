@@ -54,6 +54,10 @@ def run_pipeline(module: ir.Module, passes: list[str]) -> None:
     expanded: list[str] = []
     for p in passes:  # named pipelines may appear anywhere a pass may
         expanded.extend(PIPELINES.get(p, [p]))
+    if "eshkol-lower-stablehlo" in expanded:
+        # Its output holds stablehlo ops in generic form (no stablehlo dialect in these
+        # bindings); the flag cannot change once the pass manager runs.
+        module.context.allow_unregistered_dialects = True
     for p in expanded:
         info = PASSES.get(p)
         if info is not None:

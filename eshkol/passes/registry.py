@@ -24,6 +24,7 @@ from eshkol.passes import (
     expand_math,
     fold_constants,
     fuse_tensors,
+    lower_stablehlo,
     lower_to_llvm,
     specialize,
     tensor_to_linalg,
@@ -58,5 +59,7 @@ PASSES: dict[str, PassInfo] = {
         PassInfo("eshkol-cuda-kernels", cuda_kernels.__doc__.splitlines()[0], cuda_kernels.run),
         PassInfo("eshkol-cuda-host", cuda_host.__doc__.splitlines()[0], cuda_host.run),
         PassInfo("eshkol-cuda-place", cuda_place.__doc__.splitlines()[0], cuda_place.run),
+        # XLA (passes/lower_stablehlo.py): tensor chains to StableHLO functions called through %xla-call
+        PassInfo("eshkol-lower-stablehlo", lower_stablehlo.__doc__.splitlines()[0], lower_stablehlo.run),
     ]
 }
