@@ -14,14 +14,14 @@ from eshkol.lower import cpu
 TENSOR_TO_LINALG = ["eshkol-fuse-tensors", "eshkol-tensor-kernels"]
 
 PIPELINES: dict[str, list[str]] = {
-    "eshkol-optimize": ["eshkol-fold-constants", "eshkol-dce", "eshkol-specialize"],
+    "eshkol-optimize": ["eshkol-fold-constants", "eshkol-dce", "eshkol-autodiff", "eshkol-specialize"],
     "eshkol-tensor-to-linalg": TENSOR_TO_LINALG,
     "eshkol-cpu-fuse": cpu.FUSE,
     "eshkol-cpu-bufferize": cpu.BUFFERIZE,
     "eshkol-cpu-vectorize": cpu.VECTORIZE,
     "eshkol-cpu-to-llvm": cpu.TO_LLVM,
     "eshkol-lower-cpu": cpu.LOWER_CPU,
-    "eshkol-cpu": ["eshkol-fold-constants", "eshkol-dce", *TENSOR_TO_LINALG, *cpu.LOWER_CPU,
+    "eshkol-cpu": ["eshkol-fold-constants", "eshkol-dce", "eshkol-autodiff", *TENSOR_TO_LINALG, *cpu.LOWER_CPU,
                    "eshkol-specialize", "eshkol-to-llvm"],
     # CUDA (lower/cuda.py): the CPU path, plus the GPU kernels (after fusion, so each fused chain
     # gets one) compiled to PTX and registered by the lowered program's entry.
@@ -34,7 +34,7 @@ PIPELINES["eshkol-cuda"] = [*PIPELINES["eshkol-cpu"][:_after], *PIPELINES["eshko
                             *PIPELINES["eshkol-cpu"][_after:], "eshkol-cuda-host"]
 
 DESCRIPTIONS = {
-    "eshkol-optimize": "optimize the eshkol dialect (fold constants, remove dead code, specialize)",
+    "eshkol-optimize": "optimize the eshkol dialect (fold constants, remove dead code, autodiff, specialize)",
     "eshkol-tensor-to-linalg": "fuse tensor chains; their kernels as linalg on tensors",
     "eshkol-cpu-fuse": "kernels: fuse elementwise linalg.generic ops",
     "eshkol-cpu-bufferize": "kernels: bufferize in place into the output buffer",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from mlir import ir
 
 from eshkol.passes import (
+    autodiff,
     cpu_drop_schedule,
     cpu_kernel_abi,
     cpu_schedule,
@@ -46,6 +47,9 @@ PASSES: dict[str, PassInfo] = {
         PassInfo("eshkol-fold-constants", fold_constants.__doc__.splitlines()[0], fold_constants.run),
         PassInfo("eshkol-dce", dce.__doc__.splitlines()[0], dce.run),
         PassInfo("eshkol-to-llvm", lower_to_llvm.__doc__.splitlines()[0], lower_to_llvm.run),
+        # calculus by transformation (forward/reverse mode), before specialization
+        PassInfo("eshkol-autodiff", autodiff.run.__doc__.splitlines()[0], autodiff.run),
+        PassInfo("eshkol-autodiff-report", autodiff.run_report.__doc__.splitlines()[0], autodiff.run_report),
         PassInfo("eshkol-specialize", specialize.__doc__.splitlines()[0], specialize.run),
         # tensors on the CPU (issue #6): fusion in the dialect, kernels through linalg
         PassInfo("eshkol-fuse-tensors", fuse_tensors.__doc__.splitlines()[0], fuse_tensors.run),

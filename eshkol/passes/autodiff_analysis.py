@@ -1,0 +1,248 @@
+"""What the autodiff pass may transform: known callees, activity, differentiability.
+
+A procedure can be differentiated by transformation when every operation that sees a value
+depending on its parameters (an *active* value) is a primitive with a JVP rule, a comparison
+or predicate (its result is passive), a branch, a return, or a call of another such known
+procedure (the procedure itself, a global defined once and never assigned, a closure made in
+the same function over passive values). Operations on passive values are copied unchanged:
+the transformed procedure runs the body once, as the runtime's dual numbers do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlir import ir
+
+from eshkol.dialect import ops
+from eshkol.passes.autodiff_rules import PASSIVE_RESULT, jvp_rule, vjp_rule
+
+
+def attr_str(op, name: str) -> str:
+    """A string attribute of ``op``."""
+    return ir.StringAttr(op.attributes[name]).value
+
+
+def owner_op(v: ir.Value):
+    """The op defining ``v``, or None for a block argument."""
+    o = v.owner
+    return None if isinstance(o, ir.Block) else o
+
+
+def reverse_postorder(entry: ir.Block) -> list[ir.Block]:
+    """Blocks reachable from ``entry``, each after its dominators."""
+    seen, post = {entry}, []
+    stack = [(entry, iter(successors(entry)))]
+    while stack:
+        b, it = stack[-1]
+        nxt = next(it, None)
+        if nxt is None:
+            post.append(b)
+            stack.pop()
+        elif nxt not in seen:
+            seen.add(nxt)
+            stack.append((nxt, iter(successors(nxt))))
+    return post[::-1]
+
+
+def successors(b: ir.Block) -> list[ir.Block]:
+    """The successor blocks of ``b``'s terminator."""
+    opl = list(b.operations)
+    return list(opl[-1].operation.successors) if opl else []
+
+
+def branch_edges(op) -> list[tuple[ir.Block, list[ir.Value]]]:
+    """(successor, operands passed) of a cf.br / cf.cond_br."""
+    if op.name == "cf.br":
+        return [(op.successors[0], list(op.operands))]
+    view = op.opview
+    return [(op.successors[0], list(view.trueDestOperands)),
+            (op.successors[1], list(view.falseDestOperands))]
+
+
+@dataclass
+class FnInfo:
+    """A procedure as the transformation sees it."""
+
+    sym: str
+    fn: ir.Operation
+    nreq: int
+    plain: bool                 # only required parameters
+    blocks: list = field(default_factory=list)
+    active: set = field(default_factory=set)
+    reason: str | None = None   # why it cannot be transformed (None: it can)
+    straight: bool = False      # one block, no calls with active arguments: reverse mode
+
+
+@dataclass
+class Callee:
+    """A statically known procedure at a call: its symbol and how to rebuild its closure."""
+
+    sym: str
+    kind: str                   # 'self', 'global' or 'local'
+    captured: list = field(default_factory=list)  # a local closure's captured values
+
+
+class ModuleInfo:
+    """Functions and stable globals of a module, and the differentiability of procedures."""
+
+    def __init__(self, module: ir.Operation) -> None:
+        self.body = module.regions[0].blocks[0]
+        self.funcs: dict[str, ir.Operation] = {}
+        for op in self.body.operations:
+            if op.operation.name == "func.func":
+                self.funcs[attr_str(op, "sym_name")] = op.operation
+        self.stable = self._stable_globals()
+        self.infos: dict[str, FnInfo] = {}
+
+    def _stable_globals(self) -> dict[str, str]:
+        """Globals defined once as a closure with no captured values, never assigned."""
+        sets: dict[str, list] = {}
+        for fn in self.funcs.values():
+            for block in fn.regions[0].blocks:
+                for op in block.operations:
+                    if op.operation.name == ops.GLOBAL_SET:
+                        name = ir.FlatSymbolRefAttr(op.attributes["name"]).value
+                        sets.setdefault(name, []).append(op.operation)
+        out = {}
+        for name, setters in sets.items():
+            if len(setters) != 1 or attr_str(setters[0], "kind") != "define":
+                continue
+            maker = owner_op(setters[0].operands[0])
+            if maker is not None and maker.name == ops.MAKE_CLOSURE and not len(maker.operands):
+                out[name] = ir.FlatSymbolRefAttr(maker.attributes["callee"]).value
+        return out
+
+    def callee_of(self, v: ir.Value, self_arg: ir.Value | None, self_sym: str | None) -> Callee | None:
+        """The known procedure that ``v`` is, if any."""
+        o = owner_op(v)
+        if o is None:
+            if self_arg is not None and v == self_arg:
+                return Callee(self_sym, "self")
+            return None
+        if o.name == ops.MAKE_CLOSURE:
+            return Callee(ir.FlatSymbolRefAttr(o.attributes["callee"]).value, "local", list(o.operands))
+        if o.name == ops.GLOBAL_REF:
+            sym = self.stable.get(ir.FlatSymbolRefAttr(o.attributes["name"]).value)
+            return Callee(sym, "global") if sym is not None else None
+        return None
+
+    def info(self, sym: str) -> FnInfo:
+        """The analysis of procedure ``sym`` (its callees analysed too)."""
+        got = self.infos.get(sym)
+        if got is not None:
+            return got
+        fn = self.funcs.get(sym)
+        if fn is None or ops.ATTR_NREQ not in fn.attributes:
+            inf = FnInfo(sym, fn, 0, False, reason="not a procedure of this module")
+            self.infos[sym] = inf
+            return inf
+        nreq = ir.IntegerAttr(fn.attributes[ops.ATTR_NREQ]).value
+        plain = ir.IntegerAttr(fn.attributes[ops.ATTR_NOPT]).value == 0 and \
+            not ir.BoolAttr(fn.attributes[ops.ATTR_REST]).value
+        inf = FnInfo(sym, fn, nreq, plain)
+        self.infos[sym] = inf      # optimistic for recursion: a cycle is differentiable
+        if not plain:
+            inf.reason = f"'{self.name_of(sym)}' has optional or rest parameters"
+            return inf
+        inf.blocks = reverse_postorder(list(fn.regions[0].blocks)[0])
+        inf.active = self._activity(inf)
+        inf.reason = self._check(inf)
+        inf.straight = inf.reason is None and len(inf.blocks) == 1 and self._no_active_calls(inf)
+        return inf
+
+    def name_of(self, sym: str) -> str:
+        """A procedure's print name (its symbol when anonymous)."""
+        fn = self.funcs.get(sym)
+        if fn is not None and ops.ATTR_NAME in fn.attributes:
+            n = attr_str(fn, ops.ATTR_NAME)
+            if n:
+                return n
+        return "lambda"
+
+    def _activity(self, inf: FnInfo) -> set:
+        """Values that depend on the parameters through differentiable operations."""
+        entry = inf.blocks[0]
+        active = set(list(entry.arguments)[1:])
+        self_arg = entry.arguments[0]
+        changed = True
+        while changed:
+            changed = False
+            for b in inf.blocks:
+                for op in b.operations:
+                    op = op.operation
+                    name = op.name
+                    if name in ("cf.br", "cf.cond_br"):
+                        for succ, args in branch_edges(op):
+                            for a, v in zip(succ.arguments, args, strict=True):
+                                if v in active and a not in active:
+                                    active.add(a)
+                                    changed = True
+                        continue
+                    if not any(v in active for v in op.operands):
+                        continue
+                    res_active = False
+                    if name == ops.PRIM:
+                        res_active = attr_str(op, "name") not in PASSIVE_RESULT
+                    elif name in (ops.CALL, ops.TAIL_CALL):
+                        res_active = self.callee_of(op.operands[0], self_arg, inf.sym) is not None
+                    for r in op.results:
+                        if res_active and r not in active:
+                            active.add(r)
+                            changed = True
+        return active
+
+    def _check(self, inf: FnInfo) -> str | None:
+        """Why ``inf`` cannot be differentiated by transformation (None: it can)."""
+        self_arg = inf.blocks[0].arguments[0]
+        for b in inf.blocks:
+            for op in b.operations:
+                op = op.operation
+                name = op.name
+                act = [v in inf.active for v in op.operands]
+                if not any(act) or name in ("cf.br", "cf.cond_br", "func.return", ops.TRUTHY):
+                    continue
+                if name == ops.PRIM:
+                    pname = attr_str(op, "name")
+                    if pname in PASSIVE_RESULT or jvp_rule(pname) is not None:
+                        continue
+                    return f"'{pname}' has no derivative rule (in '{self.name_of(inf.sym)}')"
+                if name in (ops.CALL, ops.TAIL_CALL):
+                    if act[0]:
+                        return "calls a procedure computed from the point"
+                    callee = self.callee_of(op.operands[0], self_arg, inf.sym)
+                    if callee is None:
+                        return f"calls an unknown procedure with the point (in '{self.name_of(inf.sym)}')"
+                    if callee.kind == "local" and any(v in inf.active for v in callee.captured):
+                        return "calls a closure over the point"
+                    sub = self.info(callee.sym)
+                    if sub.reason is not None:
+                        return sub.reason
+                    if sub.nreq != len(op.operands) - 1:
+                        return f"calls '{self.name_of(callee.sym)}' with the wrong number of arguments"
+                    continue
+                if name in (ops.MAKE_CLOSURE, ops.BOX, ops.SET_BOX, ops.CLOSURE_SET):
+                    return f"a closure or box holds the point (in '{self.name_of(inf.sym)}')"
+                if name == ops.GLOBAL_SET:
+                    return "assigns the point to a global"
+                return f"operation {name} on the point"
+        return None
+
+    def _no_active_calls(self, inf: FnInfo) -> bool:
+        for op in inf.blocks[0].operations:
+            op = op.operation
+            if op.name in (ops.CALL, ops.TAIL_CALL) and any(v in inf.active for v in op.operands):
+                return False
+        return True
+
+
+def vjp_ready(inf: FnInfo) -> bool:
+    """Whether reverse mode applies: straight-line code whose active primitives have VJPs."""
+    if not inf.straight or inf.nreq != 1:
+        return False
+    for op in inf.blocks[0].operations:
+        op = op.operation
+        if op.name == ops.PRIM and any(v in inf.active for v in op.results):
+            if vjp_rule(attr_str(op, "name")) is None:
+                return False
+    return True
