@@ -82,10 +82,44 @@ def _const_value(op: ir.Operation):
     return Symbol(ir.StringAttr(op.attributes["value"]).value)
 
 
-def _static_list(op: ir.Operation | None) -> bool:
-    """``(list n ...)`` of numeric constants: a compile-time list (dimensions)."""
-    return _prim_name(op) == "list" and all(
-        (d := _defining(v)) is not None and d.name in (ops.CONST_INT, ops.CONST_FLOAT) for v in op.operands)
+def _numeric_const(v: ir.Value) -> bool:
+    d = _defining(v)
+    return d is not None and d.name in (ops.CONST_INT, ops.CONST_FLOAT)
+
+
+def quoted_lists(module: ir.Operation) -> dict[str, tuple]:
+    """The quoted lists of numbers (``'(2 3)``: globals defined once, from cons cells of
+    constants) by global name."""
+    sets: dict[str, list[ir.Operation]] = {}
+
+    def visit(op: ir.Operation) -> ir.WalkResult:
+        if op.name == ops.GLOBAL_SET:
+            sets.setdefault(ir.FlatSymbolRefAttr(op.attributes["name"]).value, []).append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.walk(visit)
+    out: dict[str, tuple] = {}
+    for name, defs in sets.items():
+        if not name.startswith("%quote.") or len(defs) != 1:
+            continue
+        items, v = [], defs[0].operands[0]
+        while _prim_name(_defining(v)) == "cons" and _numeric_const(_defining(v).operands[0]):
+            items.append(_const_value(_defining(_defining(v).operands[0])))
+            v = _defining(v).operands[1]
+        d = _defining(v)
+        if d is not None and d.name == ops.CONST_IMM and ir.StringAttr(d.attributes["kind"]).value == "nil":
+            out[name] = tuple(items)
+    return out
+
+
+def _static_list(op: ir.Operation | None, quotes: dict[str, tuple]) -> tuple | None:
+    """The numbers of a compile-time list (dimensions): ``(list n ...)`` of numeric
+    constants, or a quoted list."""
+    if _prim_name(op) == "list" and all(_numeric_const(v) for v in op.operands):
+        return tuple(_const_value(_defining(v)) for v in op.operands)
+    if op is not None and op.name == ops.GLOBAL_REF:
+        return quotes.get(ir.FlatSymbolRefAttr(op.attributes["name"]).value)
+    return None
 
 
 # ---- chains ----------------------------------------------------------------------------------------
@@ -94,14 +128,16 @@ class Chain:
     """One tree of primitives to outline: its ops (block order), root, inputs, the constant
     leaves compiled in (ops cloned into the fallback) and the region body (core forms)."""
 
-    def __init__(self, block: ir.Block, pos: dict, floor: int) -> None:
+    def __init__(self, block: ir.Block, pos: dict, floor: int, quotes: dict[str, tuple]) -> None:
         self.block = block
+        self.quotes = quotes
         self.pos = pos
         self.floor = floor  # ops at or before this position stay outside (effects between)
         self.ops: list[ir.Operation] = []
         self.inputs: list[ir.Value] = []
         self.vars: list[A.Var] = []
         self.static: list[ir.Operation] = []
+        self.aliases: list[tuple[ir.Value, int]] = []  # other reads of an input's global
         self.root: ir.Operation | None = None
         self.body: A.Node | None = None
 
@@ -134,17 +170,31 @@ class Chain:
         if d is not None and d.name in _CONSTS:
             self._keep(d)
             return A.Const(loc, _const_value(d))
-        if _static_list(d):
+        items = _static_list(d, self.quotes)
+        if items is not None:
             for x in d.operands:
                 self._keep(_defining(x))
             self._keep(d)
-            return A.Prim(loc, "list", [A.Const(loc, _const_value(_defining(x))) for x in d.operands])
+            return A.Prim(loc, "list", [A.Const(loc, x) for x in items])
         for i, x in enumerate(self.inputs):
             if x == v:
+                return A.LRef(loc, self.vars[i])
+            if self._same_global(d, _defining(x)):
+                self.aliases.append((v, i))
                 return A.LRef(loc, self.vars[i])
         self.inputs.append(v)
         self.vars.append(A.Var(_input_name(d, len(self.vars))))
         return A.LRef(loc, self.vars[-1])
+
+    def _same_global(self, a: ir.Operation | None, b: ir.Operation | None) -> bool:
+        """Two reads of one global with nothing between them that could assign it."""
+        if a is None or b is None or a.name != ops.GLOBAL_REF or b.name != ops.GLOBAL_REF \
+                or a.block != self.block or b.block != self.block \
+                or a.attributes["name"] != b.attributes["name"]:
+            return False
+        lo, hi = sorted((self.pos[a], self.pos[b]))
+        return all(o.operation.name in _MOVABLE_PAST or o.operation in self.ops
+                   for o in list(self.block.operations)[lo:hi])
 
     def _keep(self, op: ir.Operation) -> None:
         if op not in self.static:
@@ -153,7 +203,7 @@ class Chain:
     def effects_inside(self) -> int | None:
         """The position of the last op between the chain's first op and its root that is
         neither part of it nor free of effects (None when there is none)."""
-        ops_in = set(self.ops)
+        ops_in = set(self.ops) | set(self.static)  # the constant lists are allocations only
         first = min(self.pos[o] for o in self.ops)
         bad = [self.pos[o.operation] for o in self.block.operations
                if first < self.pos[o.operation] < self.pos[self.root]
@@ -173,11 +223,11 @@ def _input_name(op: ir.Operation | None, i: int) -> str:
     return f"in{i}"
 
 
-def chain_at(root: ir.Operation, block: ir.Block, pos: dict) -> Chain:
+def chain_at(root: ir.Operation, block: ir.Block, pos: dict, quotes: dict[str, tuple]) -> Chain:
     """The largest chain rooted at ``root`` whose ops are contiguous up to effect-free ops."""
     floor = -1
     while True:
-        ch = Chain(block, pos, floor)
+        ch = Chain(block, pos, floor, quotes)
         ch.root = root
         ch.body = ch.build(root)
         cut = ch.effects_inside()
@@ -187,23 +237,25 @@ def chain_at(root: ir.Operation, block: ir.Block, pos: dict) -> Chain:
         floor = cut
 
 
-def find_chains(fn: ir.Operation) -> list[Chain]:
+def find_chains(fn: ir.Operation, quotes: dict[str, tuple]) -> list[Chain]:
     """The chains worth outlining in function ``fn``."""
     out: list[Chain] = []
     for block in fn.regions[0].blocks:
         order = [o.operation for o in block.operations]
         pos = {o: i for i, o in enumerate(order)}
         claimed: set = set()
+        found: list[Chain] = []
         for op in reversed(order):  # a root comes after its operands
             if op in claimed or _rule_prim(op) is None:
                 continue
-            ch = Chain(block, pos, -1)
+            ch = Chain(block, pos, -1, quotes)
             if not ch.has_tensor(op):
                 continue
-            ch = chain_at(op, block, pos)
+            ch = chain_at(op, block, pos, quotes)
             claimed.update(ch.ops)
             if ch.worth():
-                out.append(ch)
+                found.append(ch)
+        out.extend(reversed(found))  # in source order
     return out
 
 
@@ -212,7 +264,8 @@ def find_chains(fn: ir.Operation) -> list[Chain]:
 class StaticTypes:
     """Dtypes and shapes of values known from the IR alone (see the module docstring)."""
 
-    def __init__(self, module: ir.Operation) -> None:
+    def __init__(self, module: ir.Operation, quotes: dict[str, tuple]) -> None:
+        self.quotes = quotes
         self.defs: dict[str, list[ir.Operation]] = {}
         self.memo: dict = {}
         self.results: dict[int, ArgSpec] = {}  # of chains already outlined, by region id
@@ -256,7 +309,7 @@ class StaticTypes:
             return self.results.get(_const_value(rid)) if rid is not None and rid.name == ops.CONST_INT else None
         if _rule_prim(d) is None:
             return None
-        ch = Chain(d.block, {o.operation: i for i, o in enumerate(d.block.operations)}, -1)
+        ch = Chain(d.block, {o.operation: i for i, o in enumerate(d.block.operations)}, -1, self.quotes)
         ch.root = d
         ch.body = ch.build(d)
         return self.region_spec(ch.region(-1), ch.inputs)
@@ -334,7 +387,7 @@ def _create(name: str, operands: list[ir.Value], attrs: dict, loc: ir.Location) 
                                attributes=attrs, loc=loc).result
 
 
-def _fallback(module: ir.Operation, ch: Chain, name: str) -> None:
+def _fallback(module: ir.Operation, ch: Chain, name: str) -> ir.Operation:
     """Move the chain's ops into a thunk ``name`` over its inputs (closure slots)."""
     vt = ops.value_type()
     i64 = ir.IntegerType.get_signless(64)
@@ -350,6 +403,8 @@ def _fallback(module: ir.Operation, ch: Chain, name: str) -> None:
         for i, v in enumerate(ch.inputs):
             mapping[v] = _create(ops.CLOSURE_REF, [block.arguments[0]], {"index": ir.IntegerAttr.get(i64, i)},
                                  ch.root.location)
+        for v, i in ch.aliases:
+            mapping[v] = mapping[ch.inputs[i]]
         for op in ch.static:  # constants first, then the lists built from them
             copy = op.clone()
             for j, v in enumerate(copy.operands):
@@ -365,9 +420,10 @@ def _fallback(module: ir.Operation, ch: Chain, name: str) -> None:
     for op in reversed(ch.static):  # now unused where they were
         if not list(op.result.uses):
             op.erase()
+    return fn.operation
 
 
-def _outline(module: ir.Operation, ch: Chain, rid: int) -> None:
+def _outline(module: ir.Operation, ch: Chain, rid: int) -> ir.Operation:
     name = f"{FALLBACK}.hlo{rid}"
     loc = ch.root.location
     i64 = ir.IntegerType.get_signless(64)
@@ -376,7 +432,7 @@ def _outline(module: ir.Operation, ch: Chain, rid: int) -> None:
         clo = _create(ops.MAKE_CLOSURE, list(ch.inputs), {"callee": ir.FlatSymbolRefAttr.get(name)}, loc)
         call = _create(ops.PRIM, [idv, clo, *ch.inputs], {"name": ir.StringAttr.get(XLA_CALL)}, loc)
     ch.root.result.replace_all_uses_with(call)
-    _fallback(module, ch, name)
+    return _fallback(module, ch, name)
 
 
 def _function_text(ch: Chain, region: Region, specs: list[ArgSpec] | None) -> str | None:
@@ -429,14 +485,15 @@ def run(module: ir.Operation) -> None:
     from eshkol.lower import stablehlo_rules
 
     stablehlo_rules.attach()
-    types = StaticTypes(module)
+    quotes = quoted_lists(module)
+    types = StaticTypes(module, quotes)
     rid = _next_id(module)
     todo: list[tuple[Chain, Region, str]] = []
     for fn in list(module.regions[0].blocks[0].operations):
         fn = fn.operation
         if fn.name != "func.func" or _is_fallback(fn) or not fn.regions[0].blocks:
             continue
-        for ch in find_chains(fn):
+        for ch in find_chains(fn, quotes):
             region = ch.region(rid)
             specs = types.specs(ch.inputs)
             text = _function_text(ch, region, specs)
@@ -461,8 +518,11 @@ def run(module: ir.Operation) -> None:
     else:
         for f in list(new.regions[0].blocks[0].operations):
             existing.regions[0].blocks[0].append(f.operation)
-    for ch, region, _ in todo:
-        _outline(module, ch, region.id)
+    # Last first: a chain's inputs may be results of earlier chains, which are replaced by
+    # their %xla-call (all uses, the later chain's new ops included) when those are outlined.
+    fallbacks = [_outline(module, ch, region.id) for ch, region, _ in reversed(todo)]
+    for fn in reversed(fallbacks):  # in region order, after everything else
+        module.regions[0].blocks[0].append(fn)
 
 
 # ---- for the driver ------------------------------------------------------------------------------------
