@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eshkol.core import ast as A
-from eshkol.expand import modules
+from eshkol.expand import modules, tensor_literal
 from eshkol.expand.match import MatchCompiler
 from eshkol.expand.scopes import add_scope, core_id
 from eshkol.expand.symdiff import DiffError, diff
-from eshkol.syntax.datum import UNSPECIFIED, SList, Symbol, Syntax, syntax_to_datum
+from eshkol.syntax.datum import UNSPECIFIED, SList, Symbol, Syntax, Vector, syntax_to_datum
 from eshkol.syntax.diagnostics import EshkolError
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class CompatForms:
             "differentiate": self.diff, "syntax-error": self.syntax_error,
             "owned": self.passthrough, "move": self.passthrough, "borrow": self.passthrough,
             "shared": self.passthrough, "weak-ref": self.passthrough, "forall": self.forall,
-            "future": self.future,
+            "future": self.future, "matrix": self.matrix,
         })
 
     # -- modules -------------------------------------------------------------------------------
@@ -208,6 +208,27 @@ class CompatForms:
         if len(items) < 3 or not isinstance(items[1].e, SList):
             raise EshkolError(s.loc, "bad syntax: (let-match ((pattern expr) ...) body ...)")
         return self.ex.expr(self.matcher.let_match(s, items[1].e.items, items[2:]))
+
+    # -- tensors -------------------------------------------------------------------------------
+
+    def matrix(self, s: Syntax, items: list[Syntax]) -> A.Node:
+        # (matrix rows cols e ...): a rows x cols float64 tensor of the evaluated elements in
+        # row-major order; v1.x requires literal dimensions, so the count is checked here.
+        dims = items[1:3]
+        if len(dims) < 2 or any(isinstance(d.e, bool) or not isinstance(d.e, int) or d.e < 0
+                                for d in dims):
+            raise EshkolError(s.loc, "bad syntax: (matrix rows cols element ...) with literal "
+                                     "non-negative integer rows and cols")
+        rows, cols = dims[0].e, dims[1].e
+        elems = items[3:]
+        if len(elems) != rows * cols:
+            raise EshkolError(s.loc, f"matrix: {rows} x {cols} needs {rows * cols} elements, "
+                                     f"got {len(elems)}")
+        shape = A.Const(s.loc, Vector([rows, cols]))
+        consts = [tensor_literal.constant_value(x) for x in elems]
+        if all(c is not None for c in consts):
+            return A.Prim(s.loc, "%tensor-const", [shape, A.Const(s.loc, Vector(consts))])
+        return A.Prim(s.loc, "%tensor-literal", [shape] + [self.ex.expr(x) for x in elems])
 
     # -- regions -------------------------------------------------------------------------------
 

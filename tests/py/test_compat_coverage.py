@@ -26,23 +26,8 @@ NAMES = compat_names.load()
 AUX = {"else", "=>", "_", "...", "->"}
 
 # Names not bound yet, with the reason (strict xfails: remove an entry once the name works).
-TENSOR = "tensor operation (tensor helpers' area, runtime_c/tensor*.c); not bound yet"
 CALCULUS = "calculus (autodiff helper's area, runtime_c/ad.c); not bound yet"
-MISSING: dict[str, str] = {name: TENSOR for name in """
-matrix relu sigmoid max-pool2d avg-pool2d conv2d softmax embedding layer-norm leaky-relu
-mse-loss batch-norm conv1d feed-forward gelu model-load model-save adam-step
-binary-cross-entropy-loss causal-mask check-grad-health clip-grad-norm! conv3d
-cross-entropy-loss dataloader-length huber-loss kaiming-normal! kl-div-loss mae-loss
-make-dataloader mish padding-mask positional-encoding selu sgd-step silu softplus triplet-loss
-unsqueeze xavier-uniform! zero-grad! randint tensor-reduce tensor-reduce-all tensor-cov
-tensor-corrcoef tensor-save tensor-load tensor-token-estimate gpu-elementwise gpu-reduce
-gpu-softmax gpu-transpose bce-loss hinge-loss focal-loss smooth-l1-loss label-smoothing-loss
-contrastive-loss cosine-embedding-loss elu celu hard-sigmoid hard-swish dropout adagrad-step
-adamw-step rmsprop-step cosine-annealing-lr exponential-decay-lr step-decay-lr linear-warmup-lr
-kaiming-uniform! lecun-normal! xavier-normal! scaled-dot-attention multi-head-attention
-rotary-embedding dataloader-next dataloader-reset! dataloader-reset dataloader-has-next
-train-test-split
-""".split()}
+MISSING: dict[str, str] = {}
 
 
 def _eshkol() -> str:
