@@ -63,6 +63,8 @@ def parse_mlir(text: str, file: str):
     from eshkol.dialect.ops import make_context
 
     ctx = make_context()
+    # eshkol-lower-stablehlo's output: stablehlo ops in generic form (no such dialect here).
+    ctx.allow_unregistered_dialects = '"stablehlo.' in text
     with ctx:
         try:
             return ctx, ir.Module.parse(text)

@@ -1,4 +1,4 @@
-"""Outline tensor chains to StableHLO functions, called through XLA (``%xla-call``).
+"""Outline tensor chains to StableHLO functions, called through XLA (%xla-call).
 
 The dialect-level form of the XLA target. A *chain* is a tree of ``eshkol.prim`` ops with a
 ``'stablehlo'`` rule (eshkol/lower/stablehlo_rules.py) in one block, each inner result used
