@@ -265,6 +265,7 @@ static void accumulate(const char *loc, esk_adnode *parent, esk_value c) {
     parent->adj_owned = 0;
     return;
   }
+  if (ad_fast_accumulate(parent, c)) return;
   esk_value old = parent->adj;
   parent->adj = ad_add(loc, old, c);
   /* A sum of two plain tensors is a fresh tensor nothing else holds: later index reads may

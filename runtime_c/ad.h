@@ -203,4 +203,20 @@ esk_value esk_prim_sinh(const char *loc, esk_value a);
 esk_value esk_prim_cosh(const char *loc, esk_value a);
 esk_value esk_prim_tanh(const char *loc, esk_value a);
 
+/* ---- fast paths for plain contiguous host float tensors (ad_fast.c) -------------------------
+ * Each returns 1 with *out set (or the adjoint updated) when it applied, 0 when the generic
+ * rule must run. */
+int ad_fast_reshape(esk_value x, esk_value like, esk_value *out);     /* a view, no copy */
+int ad_fast_gather(esk_value x, int64_t off, esk_value like, esk_value *out);
+int ad_fast_bcast(esk_value x, esk_value like, esk_value *out);       /* a number filled */
+int ad_fast_unbcast(esk_value x, esk_value like, esk_value *out);     /* leading axes summed */
+/* Add g into parent's adjoint at flat offset off, in place (zeros allocated on first use). */
+int ad_fast_accum_range(esk_adnode *parent, esk_value g, int64_t off);
+/* Add c into parent's adjoint when that is a buffer only the node owns. */
+int ad_fast_accumulate(esk_adnode *parent, esk_value c);
+int ad_fast_matmul_vjp(const char *loc, const esk_value *p, esk_value g, const int *need,
+                       esk_value *out);
+int ad_fast_minmax_vjp(const esk_value *p, esk_value g, const int *need, esk_value *out,
+                       int want_max);
+
 #endif

@@ -223,6 +223,7 @@ static esk_value minmax_jvp(const char *loc, const esk_value *p, const esk_value
 }
 static void minmax_vjp(const char *loc, const esk_value *p, esk_value g, const int *need,
                        esk_value *out, int mx) {
+  if (ad_fast_minmax_vjp(p, g, need, out, mx)) return;
   esk_value m = pick_mask(loc, p[0], p[1], mx);
   if (m.tag == ESK_T_FIXNUM) {
     if (need[0] && m.payload) out[0] = ub(loc, g, p[0]);

@@ -145,6 +145,8 @@ bad:;
 /* x (number or tensor) broadcast to like's shape. */
 static esk_value bcast_kernel(const char *loc, esk_value x, esk_value like) {
   if (!is_tensor(like)) return x;
+  esk_value fast;
+  if (ad_fast_bcast(x, like, &fast)) return fast;
   esk_tensor *l = TT(like);
   int dt = is_tensor(x) ? float_dtype(x) : float_dtype(like);
   int64_t n;
@@ -171,6 +173,8 @@ static esk_value bcast_kernel(const char *loc, esk_value x, esk_value like) {
 /* x summed down to like's shape (the adjoint of broadcasting). */
 static esk_value unbcast_kernel(const char *loc, esk_value x, esk_value like) {
   if (!is_tensor(x)) return is_tensor(like) ? bcast_kernel(loc, x, like) : x;
+  esk_value fast;
+  if (ad_fast_unbcast(x, like, &fast)) return fast;
   esk_tensor *t = TT(x);
   int64_t n;
   double *xd = f64_copy(loc, x, &n);
@@ -199,6 +203,8 @@ static esk_value unbcast_kernel(const char *loc, esk_value x, esk_value like) {
 /* Elements [off, off + size(like)) of x's flat row-major order, shaped like `like`. */
 static esk_value gather_kernel(const char *loc, esk_value x, int64_t off, esk_value like) {
   if (!is_tensor(x)) return x;
+  esk_value fast;
+  if (ad_fast_gather(x, off, like, &fast)) return fast;
   esk_tensor *t = TT(host_of(loc, x));
   if (!is_tensor(like)) {
     if (t->dtype == ESK_DT_I64) return esk_fixnum((int64_t)esk_tensor_get_flat(t, off));
@@ -234,6 +240,8 @@ static esk_value scatter_kernel(const char *loc, esk_value y, int64_t off, esk_v
 /* x's elements in like's shape (sizes agree). */
 static esk_value reshape_kernel(const char *loc, esk_value x, esk_value like) {
   if (!is_tensor(like)) return is_tensor(x) ? gather_kernel(loc, x, 0, like) : x;
+  esk_value fast;
+  if (ad_fast_reshape(x, like, &fast)) return fast;
   int64_t n;
   double *xd = f64_copy(loc, x, &n);
   if (n != TT(like)->size) {
@@ -300,7 +308,12 @@ static void gather_vjp(const char *loc, int64_t n, const esk_value *p, esk_value
   (void)n; (void)r; (void)need;
   out[0] = gather3(loc, &r_scatter, g, p[1].payload, shape_of(p[0]));
 }
-static const ad_rule r_gather = {"%gather", gather_primal, gather_jvp, gather_vjp, NULL};
+/* A flat block's cotangent added straight into the operand's adjoint (no scattered copy). */
+static int gather_accum(const char *loc, esk_adnode *nd, esk_value g, int i, esk_adnode *parent) {
+  (void)loc;
+  return i == 0 && nd->in[1].tag == ESK_T_FIXNUM && ad_fast_accum_range(parent, g, nd->in[1].payload);
+}
+static const ad_rule r_gather = {"%gather", gather_primal, gather_jvp, gather_vjp, gather_accum};
 
 static esk_value scatter_primal(const char *loc, int64_t n, const esk_value *a) {
   (void)n;
@@ -746,6 +759,7 @@ static esk_value matmul_jvp(const char *loc, int64_t n, const esk_value *p, cons
 static void matmul_vjp(const char *loc, int64_t n, const esk_value *p, esk_value r, esk_value g,
                        const int *need, esk_value *out) {
   (void)n;
+  if (ad_fast_matmul_vjp(loc, p, g, need, out)) return;
   esk_value sa = shape_of(p[0]), sb = shape_of(p[1]);
   esk_tensor *ta = TT(sa), *tb = TT(sb);
   esk_value a = p[0], b = p[1];
@@ -1198,7 +1212,25 @@ static const struct {
     {"tensor-where", where_n, MOVE_WHERE},
 };
 
+/* (tensor-slice t start end) with exact bounds on a contiguous tensor: rows [start, end) of
+ * axis 0 are one flat block, taken by the gather rule (whose cotangent adds in place). */
+static int slice_block(const char *loc, int64_t argc, const esk_value *argv, esk_value *out) {
+  if (argc != 3 || argv[1].tag != ESK_T_FIXNUM || argv[2].tag != ESK_T_FIXNUM) return 0;
+  esk_value p = ad_plain(argv[0]);
+  if (!is_tensor(p) || on_gpu(p) || TT(p)->rank == 0 || !esk_tensor_is_contiguous(TT(p))) return 0;
+  esk_tensor *t = TT(p);
+  int64_t lo = argv[1].payload, hi = argv[2].payload;
+  if (lo < 0 || hi < lo || hi > t->dims[0]) return 0;
+  int64_t dims[ESK_TENSOR_MAX_RANK], row = t->dims[0] ? t->size / t->dims[0] : 0;
+  memcpy(dims, t->dims, sizeof dims);
+  dims[0] = hi - lo;
+  *out = gather3(loc, &r_gather, argv[0], lo * row, tmpl(float_dtype(p), t->rank, dims));
+  return 1;
+}
+
 static esk_value movement(const char *loc, argv_fn fn, int which, int64_t argc, const esk_value *argv) {
+  esk_value fast;
+  if (fn == slice_n && slice_block(loc, argc, argv, &fast)) return fast;
   movement_data *md = esk_alloc(sizeof *md);
   esk_value *a = esk_alloc((size_t)(argc ? argc : 1) * sizeof *a);
   for (int64_t i = 0; i < argc; i++) {
