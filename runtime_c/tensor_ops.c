@@ -252,6 +252,40 @@ T_CLONES static void bin_f64(int op, int64_t n, double *o, int64_t so, const dou
   }
 }
 
+/* float32 operands (a weak number operand arrives as a 0-d f64: cast to f32 as numpy does),
+ * computed in f32: the generic per-element path converts every element to double and back.
+ * Returns 0 for the operations it does not cover. */
+#define BIN_LOOPS_F32(EXPR)                                                              \
+  do {                                                                                   \
+    if (so == 1 && sa == 1 && sb == 1) {                                                 \
+      for (int64_t i = 0; i < n; i++) { float x = a[i], y = b[i]; o[i] = (EXPR); }       \
+    } else if (so == 1 && sa == 1 && sb == 0) {                                          \
+      float y = b[0];                                                                    \
+      for (int64_t i = 0; i < n; i++) { float x = a[i]; o[i] = (EXPR); }                 \
+    } else {                                                                             \
+      for (int64_t i = 0; i < n; i++) {                                                  \
+        float x = a[i * sa], y = b[i * sb];                                              \
+        o[i * so] = (EXPR);                                                              \
+      }                                                                                  \
+    }                                                                                    \
+  } while (0)
+
+static inline float max_f(float x, float y) { return (x != x || x > y) ? x : y; }
+static inline float min_f(float x, float y) { return (x != x || x < y) ? x : y; }
+
+T_CLONES static int bin_f32(int op, int64_t n, float *o, int64_t so, const float *a, int64_t sa,
+                            const float *b, int64_t sb) {
+  switch (op) {
+    case ESK_OP_ADD: BIN_LOOPS_F32(x + y); return 1;
+    case ESK_OP_SUB: BIN_LOOPS_F32(x - y); return 1;
+    case ESK_OP_MUL: BIN_LOOPS_F32(x * y); return 1;
+    case ESK_OP_DIV: BIN_LOOPS_F32(x / y); return 1;
+    case ESK_OP_MAX: BIN_LOOPS_F32(max_f(x, y)); return 1;
+    case ESK_OP_MIN: BIN_LOOPS_F32(min_f(x, y)); return 1;
+    default: return 0;
+  }
+}
+
 #define UN_LOOPS(EXPR)                                                                   \
   do {                                                                                   \
     if (so == 1 && sa == 1) {                                                            \
@@ -301,6 +335,14 @@ static void inner_binary(void *vc, int64_t n, const int64_t *off, const int64_t 
     return;
   }
   int od = c->ops[0]->dtype, ad = c->ops[1]->dtype, bd = c->ops[2]->dtype;
+  if (od == ESK_DT_F32 && (ad == ESK_DT_F32 || (ad == ESK_DT_F64 && st[1] == 0)) &&
+      (bd == ESK_DT_F32 || (bd == ESK_DT_F64 && st[2] == 0)) && (ad == ESK_DT_F32 || bd == ESK_DT_F32)) {
+    float x0 = ad == ESK_DT_F64 ? (float)((const double *)ab)[off[1]] : 0.0f;
+    float y0 = bd == ESK_DT_F64 ? (float)((const double *)bb)[off[2]] : 0.0f;
+    const float *ap = ad == ESK_DT_F64 ? &x0 : (const float *)ab + off[1];
+    const float *bp = bd == ESK_DT_F64 ? &y0 : (const float *)bb + off[2];
+    if (bin_f32(c->op, n, (float *)ob + off[0], st[0], ap, st[1], bp, st[2])) return;
+  }
   if (c->int_path) {
     for (int64_t i = 0; i < n; i++)
       ((int64_t *)ob)[off[0] + i * st[0]] =
