@@ -317,6 +317,77 @@ def test_transfers_on_the_gpu(tmp_path):
     assert p.stdout == TRANSFERS
 
 
+# ---- gradients on every target (issue #7) -----------------------------------------------------
+
+def _gradient_oracle() -> dict[str, object]:
+    """What tests/py/cuda/gradients.esk prints, computed by jax (float64)."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+
+    def data(r, c, s):
+        return jnp.sin(jnp.arange(r * c, dtype=jnp.float64).reshape(r, c)) * s
+
+    X, W1, b1, W2, Y = data(8, 5, 1.0), data(5, 6, 0.3), data(1, 6, 0.1), data(6, 3, 0.3), data(8, 3, 0.5)
+
+    def mlp_loss(w1):
+        d = jnp.tanh(X @ w1 + b1) @ W2 - Y
+        return jnp.mean(d * d)
+
+    def cube_sum(v):
+        return jnp.sum(v * v * v)
+
+    def sq(w):
+        return jnp.sum(w * w)
+
+    v14 = data(1, 4, 1.0)
+    elementwise = jax.jacfwd(lambda v: v * jnp.sin(v))(v14.ravel())
+    return {
+        "scalar-derivative": jax.grad(lambda x: jnp.sin(x) * jnp.exp(x))(0.7),
+        "mlp-loss": mlp_loss(W1), "mlp-grad": jax.grad(mlp_loss)(W1),
+        "vg-value": sq(W2), "vg-grad": jax.grad(sq)(W2),
+        "softplus-grad": jax.grad(lambda v: jnp.sum(jnp.log(jnp.exp(v) + 1.0)))(data(1, 7, 2.0)),
+        "get-grad": jax.grad(lambda v: v[0, 1] * v[1, 2])(data(2, 3, 1.0)),
+        "jacobian": elementwise,
+        "hessian": jax.hessian(lambda v: cube_sum(v))(data(1, 3, 1.0).ravel()),
+    }
+
+
+def _check_gradients(stdout: str, where: str) -> None:
+    want = _gradient_oracle()
+    got = {}
+    for line in stdout.splitlines():
+        label, _, value = line.partition(" ")
+        got[label] = _parse(value)
+    assert set(got) == set(want), (where, sorted(set(got) ^ set(want)))
+    for label, w in want.items():
+        np.testing.assert_allclose(np.asarray(got[label]).reshape(np.shape(w)), np.asarray(w),
+                                   rtol=1e-10, atol=1e-13, err_msg=f"{label} on {where}")
+
+
+@needs_mlir
+@pytest.mark.parametrize("target", ["cpu", "xla"])
+def test_gradients_match_jax_on_cpu_and_xla(target):
+    """The same gradient program (scalar derivative, MLP gradient, value-and-grad, element
+    reads, jacobian, hessian) gives jax's numbers on the cpu and xla targets."""
+    if target == "xla":
+        pytest.importorskip("jax")
+    p = subprocess.run([str(BIN / "eshkol"), "run", f"--target={target}", str(PROGRAMS / "gradients.esk")],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    _check_gradients(p.stdout, target)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_gradients_on_the_gpu(tmp_path):
+    """The same program built for cuda, its tensors on cuda:0: jax's numbers again."""
+    p = subprocess.run([str(_program("gradients", tmp_path)), "cuda:0"], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    _check_gradients(p.stdout, "cuda")
+
+
 def build_artifacts(out: Path) -> None:
     """Compile the GPU test programs into ``out`` (for a GPU machine without MLIR)."""
     out.mkdir(parents=True, exist_ok=True)
