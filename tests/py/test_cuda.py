@@ -388,6 +388,20 @@ def test_gradients_on_the_gpu(tmp_path):
     _check_gradients(p.stdout, "cuda")
 
 
+@pytest.mark.gpu
+@needs_gpu
+def test_nn_builtins_on_cuda_tensors_match_host(tmp_path):
+    """The v1.x nn builtins (issue #8) on CUDA tensors give the host results."""
+    p = subprocess.run([str(_program("nn_ops", tmp_path))], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    lines = p.stdout.splitlines()
+    assert lines[-1] == "done"
+    diffs = {name: float(d) for name, d in (line.split() for line in lines[:-1])}
+    assert len(diffs) == 18
+    bad = {n: d for n, d in diffs.items() if not d <= 1e-12}
+    assert not bad, bad
+
+
 def build_artifacts(out: Path) -> None:
     """Compile the GPU test programs into ``out`` (for a GPU machine without MLIR)."""
     out.mkdir(parents=True, exist_ok=True)
