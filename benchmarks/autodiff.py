@@ -12,13 +12,14 @@ exceeds 1e-6 (f64) or 1e-3 (f32).
 
 Each peer times inside its own process, after ``--warmup`` calls, the median of ``--reps``
 calls (Eshkol with ``current-jiffy``, so compiling and start-up are excluded; jax with
-``block_until_ready``).  Both run pinned to the same ``--threads`` cores with that thread count
+``block_until_ready``); the peers run one after the other ``--rounds`` times and the table
+shows the median over rounds.  Both run pinned to the same ``--threads`` cores with that thread count
 (ESHKOL_NUM_THREADS / OPENBLAS_NUM_THREADS for Eshkol and its BLAS; XLA sizes its pools
 from the CPUs it may use); the settings are printed.  Targets: jax/eshkol >= 1.0x for
 value-and-grad, and Eshkol's value-and-grad time / its forward time <= 3.
 
-Run as ``.venv/bin/python benchmarks/autodiff.py [--reps N] [--warmup N] [--threads N]
-[--dtypes f64 f32]``; the machine should be otherwise idle.
+Run as ``.venv/bin/python benchmarks/autodiff.py [--reps N] [--warmup N] [--rounds N]
+[--threads N] [--dtypes f64 f32]``; the machine should be otherwise idle.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,10 +81,11 @@ ESHKOL = """
 (define-values (v g) (value-and-grad loss theta))
 (report "loss" v)
 (report "dtype" (tensor-dtype g))
-(call-with-output-file "{out}"
-  (lambda (p)
-    (let loop ((xs (tensor->list g)))
-      (when (pair? xs) (write (car xs) p) (newline p) (loop (cdr xs))))))
+(when {check}
+  (call-with-output-file "{out}"
+    (lambda (p)
+      (let loop ((xs (tensor->list g)))
+        (when (pair? xs) (write (car xs) p) (newline p) (loop (cdr xs)))))))
 """
 
 JAX = """
@@ -123,7 +126,8 @@ print("fwd", time_it(fwd))
 print("vg", time_it(vg))
 v, g = vg(params)
 print("loss", float(v))
-np.save("{out}", np.concatenate([np.asarray(x, np.float64).ravel() for x in g]))
+if {check}:
+    np.save("{out}", np.concatenate([np.asarray(x, np.float64).ravel() for x in g]))
 """
 
 
@@ -141,6 +145,14 @@ def thread_env(threads: int) -> dict[str, str]:
         # XLA sizes its CPU pools from the CPUs the process may use: the pinning below.
         "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=true",
     }
+
+
+def esk_env(args: argparse.Namespace) -> dict[str, str]:
+    """Eshkol-only settings: report the BLAS it loads; --eshkol-blas picks one."""
+    env = {"ESHKOL_BLAS_VERBOSE": "1"}
+    if args.eshkol_blas:
+        env["ESHKOL_BLAS"] = args.eshkol_blas
+    return env
 
 
 def pinned(cmd: list[str], threads: int) -> list[str]:
@@ -162,11 +174,16 @@ def parse(out: str) -> dict[str, str]:
 
 
 def run(cmd: list[str], env: dict[str, str], threads: int) -> dict[str, str]:
+    """The `name value` lines of a pinned run (plus `blas`, the library Eshkol loaded)."""
     proc = subprocess.run(pinned(cmd, threads), capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    return parse(proc.stdout)
+    res = parse(proc.stdout)
+    for line in proc.stderr.splitlines():
+        if line.startswith("eshkol: BLAS "):
+            res["blas"] = line[len("eshkol: BLAS "):]
+    return res
 
 
 def fill(template: str, **kw: object) -> str:
@@ -176,32 +193,50 @@ def fill(template: str, **kw: object) -> str:
 
 
 def bench(dt: str, args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
-    """Timings of both peers and the gradients' relative error for one dtype."""
+    """Timings of both peers (median over interleaved rounds) and the gradients' relative
+    error (from the first round) for one dtype."""
     esk_out, jax_out = tmp / f"grad_{dt}.txt", tmp / f"grad_{dt}.npy"
-    src = tmp / f"mlp_{dt}.esk"
-    src.write_text(fill(ESHKOL, dt=dt, warmup=args.warmup, reps=args.reps, out=esk_out))
-    e = run(_eshkol_cmd() + ["run", str(src)], env, args.threads)
-    j = run([sys.executable, "-c", fill(JAX, npdt="float64" if dt == "f64" else "float32",
-                                        shapes=SHAPES, warmup=args.warmup, reps=args.reps,
-                                        out=jax_out)], env, args.threads)
+    times: dict[str, list[float]] = {k: [] for k in ("ef", "ev", "jf", "jv")}
+    for rnd in range(args.rounds):
+        check = rnd == 0
+        src = tmp / f"mlp_{dt}_{int(check)}.esk"
+        src.write_text(fill(ESHKOL, dt=dt, warmup=args.warmup, reps=args.reps, out=esk_out,
+                            check="#t" if check else "#f"))
+        e = run(_eshkol_cmd() + ["run", str(src)], {**env, **esk_env(args)}, args.threads)
+        j = run([sys.executable, "-c", fill(JAX, npdt="float64" if dt == "f64" else "float32",
+                                            shapes=SHAPES, warmup=args.warmup, reps=args.reps,
+                                            out=jax_out, check=check)], env, args.threads)
+        if check:
+            first = (e, j)
+        for key, d, name in (("ef", e, "fwd"), ("ev", e, "vg"), ("jf", j, "fwd"), ("jv", j, "vg")):
+            times[key].append(float(d[name]))
+    e, j = first
     ge = np.loadtxt(esk_out, dtype=np.float64)
     gj = np.load(jax_out)
     if ge.shape != gj.shape:
         raise RuntimeError(f"gradient sizes differ: eshkol {ge.shape}, jax {gj.shape}")
     rel = float(np.linalg.norm(ge - gj) / np.linalg.norm(gj))
-    return {"e": e, "j": j, "rel": rel, "loss_e": float(e["loss"]), "loss_j": float(j["loss"])}
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"e": e, "j": j, "rel": rel, "loss_e": float(e["loss"]), "loss_j": float(j["loss"]),
+            **med}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=10,
+                    help="calls before timing (the tensor pool reaches its steady state)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved runs of both peers; the table shows their median")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eshkol-blas", default="",
+                    help="ESHKOL_BLAS for the Eshkol peer (default: the driver's choice, "
+                         "numpy's bundled OpenBLAS)")
     ap.add_argument("--dtypes", nargs="+", default=["f64", "f32"], choices=["f64", "f32"])
     args = ap.parse_args()
     env = thread_env(args.threads)
-    print(f"MLP {D}-{H}-{H}-{O}, batch {B}, relu, MSE loss; median of {args.reps} after "
-          f"{args.warmup} warm-up calls")
+    print(f"MLP {D}-{H}-{H}-{O}, batch {B}, relu, MSE loss; median of {args.reps} calls after "
+          f"{args.warmup} warm-up calls, median over {args.rounds} interleaved rounds")
     print("threads: " + " ".join(f"{k}={v!r}" for k, v in env.items())
           + f" (both pinned to {args.threads} CPUs)")
     print(f"{'':5} {'eshkol fwd':>11} {'eshkol v&g':>11} {'jax fwd':>9} {'jax v&g':>9} "
@@ -210,8 +245,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for dt in args.dtypes:
             r = bench(dt, args, Path(tmp), env)
-            ef, ev = float(r["e"]["fwd"]), float(r["e"]["vg"])
-            jf, jv = float(r["j"]["fwd"]), float(r["j"]["vg"])
+            ef, ev, jf, jv = r["ef"], r["ev"], r["jf"], r["jv"]
             print(f"{dt:5} {ef * 1e3:9.2f}ms {ev * 1e3:9.2f}ms {jf * 1e3:7.2f}ms "
                   f"{jv * 1e3:7.2f}ms {jv / ev:10.2f}x {ev / ef:12.2f} {jv / jf:12.2f} "
                   f"{r['rel']:13.2e}")
@@ -220,6 +254,7 @@ def main() -> None:
             if not r["rel"] <= TOL[dt]:
                 failed.append(f"{dt}: gradients disagree, relative error {r['rel']:.3e} > "
                               f"{TOL[dt]:g} (losses eshkol {r['loss_e']!r}, jax {r['loss_j']!r})")
+            print(f"      eshkol BLAS: {r['e'].get('blas', 'none (own kernel)')}")
     print("targets: jax/eshkol >= 1.0x, eshkol v&g/fwd <= 3")
     if failed:
         print("FAILED:\n  " + "\n  ".join(failed))
