@@ -251,7 +251,8 @@ def unbox_scalar(v: ir.Value, ty: str, loc: ir.Location) -> ir.Value:
 
 
 def has_tag(v: ir.Value, tag: str, loc: ir.Location) -> ir.Value:
-    """i1: whether ``v`` is a fixnum (``tag`` "fixnum") or a flonum ("flonum")."""
+    """i1: whether ``v`` is a fixnum (``tag`` "fixnum"), a flonum ("flonum") or a tensor
+    ("tensor"; not a run-time dual number or tape node over one)."""
     return ir.Operation.create(HAS_TAG, results=[ir.IntegerType.get_signless(1)], operands=[v],
                                attributes={"tag": _str(tag)}, loc=loc).result
 

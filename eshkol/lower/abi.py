@@ -7,6 +7,7 @@ VALUE = "!llvm.struct<(i64, i64)>"  # esk_value {tag, payload}
 # Value tags (enum in eshkol_rt.h).
 T_NIL, T_VOID, T_BOOL, T_CHAR, T_FIXNUM, T_FLONUM, T_EOF, T_DEFAULT, T_UNBOUND = range(9)
 T_PAIR, T_STRING, T_SYMBOL, T_VECTOR, T_CLOSURE, T_BOX = 16, 17, 18, 19, 20, 21
+T_TENSOR = 26
 
 IMM_TAGS = {"bool": T_BOOL, "char": T_CHAR, "nil": T_NIL, "void": T_VOID, "default": T_DEFAULT}
 

@@ -101,8 +101,8 @@ class TypedOpsLowering:
 
     def op_eshkol_has_tag(self, op) -> None:
         tag, _ = self.split(self.val(op.operands[0]))
-        want = self.const(abi.T_FIXNUM if ir.StringAttr(op.attributes["tag"]).value == "fixnum"
-                          else abi.T_FLONUM)
+        want = self.const({"fixnum": abi.T_FIXNUM, "flonum": abi.T_FLONUM,
+                           "tensor": abi.T_TENSOR}[ir.StringAttr(op.attributes["tag"]).value])
         t = self.tmp()
         self.emit(f'{t} = llvm.icmp "eq" {tag}, {want} : i64')
         self.bind(op.result, t)

@@ -31,7 +31,7 @@ from mlir.dialects import arith, cf
 from eshkol.dialect import ops
 from eshkol.passes.autodiff_analysis import ModuleInfo, attr_str, reverse_postorder, vjp_ready
 from eshkol.passes.autodiff_jvp import Builder, JVPBuilder
-from eshkol.passes.autodiff_vjp import build_vjp
+from eshkol.passes.autodiff_vjp import VJPBuilder
 
 # Calculus forms handled, with the operand count of the form that is transformed.
 FORMS = {"derivative": 2, "D": 2, "directional-derivative": 3, "gradient": 2, "value-and-grad": 2}
@@ -69,17 +69,20 @@ def _decide(mi: ModuleInfo, op: ir.Operation) -> tuple[str, _Plan | None]:
     if callee is None:
         return "runtime: the procedure is not statically known", None
     inf = mi.info(callee.sym)
-    if inf.reason is not None:
-        return f"runtime: {inf.reason}", None
+    reverse = form in REVERSE_FORMS and vjp_ready(inf)
+    if inf.reason is not None and not reverse:
+        why = inf.vjp_reason if form in REVERSE_FORMS and inf.vjp_reason is not None else inf.reason
+        return f"runtime: {why}", None
     if inf.nreq != 1:
         return f"runtime: the procedure takes {inf.nreq} arguments, not one point", None
-    mode = "reverse" if form in REVERSE_FORMS and vjp_ready(inf) else "forward"
+    mode = "reverse" if reverse else "forward"
     return f"transformed ({mode})", _Plan(None, op, callee.sym, mode, callee.captured)
 
 
-def _rewrite(plan: _Plan, target: str) -> None:
-    """Split the block at the call: the transformed procedure for flonum points, else the
-    runtime primitive (the original op, moved)."""
+def _rewrite(mi: ModuleInfo, plan: _Plan, target: str, tensor_target: str | None) -> None:
+    """Split the block at the call: the transformed procedure for flonum points (and, in
+    reverse mode, ``tensor_target`` for host float64 tensor points), else the runtime
+    primitive (the original op, moved)."""
     op = plan.op
     form = attr_str(op, "name")
     loc = op.location
@@ -94,6 +97,8 @@ def _rewrite(plan: _Plan, target: str) -> None:
             seen = True
     join = blk.create_after(vt)
     slow = blk.create_after()
+    tfast = blk.create_after() if tensor_target is not None else None
+    check2 = blk.create_after() if tensor_target is not None else None
     fast = blk.create_after()
     for o in after:
         join.append(o)
@@ -107,25 +112,38 @@ def _rewrite(plan: _Plan, target: str) -> None:
         ok = ops.has_tag(x, "flonum", loc)
         if form == "directional-derivative":
             ok = arith.AndIOp(ok, ops.has_tag(op.operands[2], "flonum", loc)).result
-        cf.CondBranchOp(ok, [], [], fast, slow)
-    b = Builder(blk.region, fast, loc)
-    clos = b.closure(target, list(plan.captured))
-    if plan.mode == "reverse":
-        pair = b.call(clos, [x])
-    else:
-        seed = op.operands[2] if form == "directional-derivative" else b.float(1.0)
-        pair = b.call(clos, [x, seed])
-    p = b.prim("car", pair)
-    t = b.prim("cdr", pair)
-    result = b.prim("values", p, t) if form == "value-and-grad" else t
-    with ir.InsertionPoint(b.block), loc:
-        if form in REVERSE_FORMS:
-            # The runtime reports a non-scalar result (a captured tensor): let it.
-            is_num = ir.Operation.create(ops.TRUTHY, results=[ir.IntegerType.get_signless(1)],
-                                         operands=[b.prim("number?", p)], loc=loc).result
-            cf.CondBranchOp(is_num, [result], [], join, slow)
+        cf.CondBranchOp(ok, [], [], fast, check2 if check2 is not None else slow)
+    if check2 is not None:
+        # a plain tensor (the tag: not a run-time dual or tape node over one), f64, on the host
+        check3 = blk.create_after()
+        with ir.InsertionPoint(check2), loc:
+            cf.CondBranchOp(ops.has_tag(x, "tensor", loc), [], [], check3, slow)
+        b = Builder(blk.region, check3, loc, mi)
+        is_t = b.helper("host-f64-tensor?", x)
+        with ir.InsertionPoint(b.block), loc:
+            c = ir.Operation.create(ops.TRUTHY, results=[ir.IntegerType.get_signless(1)],
+                                    operands=[is_t], loc=loc).result
+            cf.CondBranchOp(c, [], [], tfast, slow)
+    arms = [(fast, target)] + ([(tfast, tensor_target)] if tfast is not None else [])
+    for block, sym in arms:
+        b = Builder(blk.region, block, loc, mi)
+        clos = b.closure(sym, list(plan.captured))
+        if plan.mode == "reverse":
+            pair = b.call(clos, [x])
         else:
-            cf.BranchOp([result], join)
+            seed = op.operands[2] if form == "directional-derivative" else b.float(1.0)
+            pair = b.call(clos, [x, seed])
+        p = b.prim("car", pair)
+        t = b.prim("cdr", pair)
+        result = b.prim("values", p, t) if form == "value-and-grad" else t
+        with ir.InsertionPoint(b.block), loc:
+            if form in REVERSE_FORMS:
+                # The runtime reports a non-scalar result (a captured tensor): let it.
+                is_num = ir.Operation.create(ops.TRUTHY, results=[ir.IntegerType.get_signless(1)],
+                                             operands=[b.prim("number?", p)], loc=loc).result
+                cf.CondBranchOp(is_num, [result], [], join, slow)
+            else:
+                cf.BranchOp([result], join)
 
 
 def _order_blocks(fn: ir.Operation) -> None:
@@ -147,8 +165,8 @@ def transform(module: ir.Operation) -> list[Site]:
                     calls.append((fn, op))
     sites, plans = [], []
     jvps: dict[str, str] = {}
-    vjps: dict[str, str] = {}
     jb = JVPBuilder(mi, jvps)
+    vb = VJPBuilder(mi)
     # First every transformed procedure (from the unchanged bodies), then the call sites.
     for fn, op in calls:
         path, plan = _decide(mi, op)
@@ -156,11 +174,13 @@ def transform(module: ir.Operation) -> list[Site]:
         if plan is None:
             continue
         plan.fn = fn
-        target = build_vjp(mi, mi.info(plan.sym), vjps) if plan.mode == "reverse" else jb.ensure(plan.sym)
-        plans.append((plan, target))
-    for plan, target in plans:
-        _rewrite(plan, target)
-    touched = {p.fn for p, _ in plans} | {mi.funcs[s] for s in (*jvps.values(), *vjps.values())}
+        if plan.mode == "reverse":
+            plans.append((plan, vb.top(plan.sym, False), vb.top(plan.sym, True)))
+        else:
+            plans.append((plan, jb.ensure(plan.sym), None))
+    for plan, target, tensor_target in plans:
+        _rewrite(mi, plan, target, tensor_target)
+    touched = {p[0].fn for p in plans} | {mi.funcs[s] for s in (*jvps.values(), *vb.symbols())}
     for fn in touched:
         _order_blocks(fn)
     return sites

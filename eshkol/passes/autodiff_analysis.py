@@ -17,6 +17,10 @@ from mlir import ir
 from eshkol.dialect import ops
 from eshkol.passes.autodiff_rules import PASSIVE_RESULT, jvp_rule, vjp_rule
 
+# Reverse mode follows each path through the procedure's branches separately (the adjoint
+# sweep of a path reads that path's forward values): a bound on the paths keeps code small.
+MAX_PATHS = 32
+
 
 def attr_str(op, name: str) -> str:
     """A string attribute of ``op``."""
@@ -70,8 +74,9 @@ class FnInfo:
     plain: bool                 # only required parameters
     blocks: list = field(default_factory=list)
     active: set = field(default_factory=set)
-    reason: str | None = None   # why it cannot be transformed (None: it can)
-    straight: bool = False      # one block, no calls with active arguments: reverse mode
+    reason: str | None = None   # why forward mode cannot transform it (None: it can)
+    vjp_reason: str | None = None  # why reverse mode cannot (None: it can)
+    straight: bool = False      # one block, no calls with active arguments
 
 
 @dataclass
@@ -143,11 +148,12 @@ class ModuleInfo:
         inf = FnInfo(sym, fn, nreq, plain)
         self.infos[sym] = inf      # optimistic for recursion: a cycle is differentiable
         if not plain:
-            inf.reason = f"'{self.name_of(sym)}' has optional or rest parameters"
+            inf.reason = inf.vjp_reason = f"'{self.name_of(sym)}' has optional or rest parameters"
             return inf
         inf.blocks = reverse_postorder(list(fn.regions[0].blocks)[0])
         inf.active = self._activity(inf)
-        inf.reason = self._check(inf)
+        inf.reason = self._check(inf, "jvp")
+        inf.vjp_reason = self._paths_reason(inf) or self._check(inf, "vjp")
         inf.straight = inf.reason is None and len(inf.blocks) == 1 and self._no_active_calls(inf)
         return inf
 
@@ -192,8 +198,22 @@ class ModuleInfo:
                             changed = True
         return active
 
-    def _check(self, inf: FnInfo) -> str | None:
-        """Why ``inf`` cannot be differentiated by transformation (None: it can)."""
+    def _paths_reason(self, inf: FnInfo) -> str | None:
+        """Why reverse mode cannot follow ``inf``'s control flow: a loop, or too many paths."""
+        npaths: dict[ir.Block, int] = {}
+        for b in reversed(inf.blocks):       # successors first (acyclic: postorder)
+            succ = successors(b)
+            if any(s not in npaths for s in succ):
+                return f"a loop (in '{self.name_of(inf.sym)}'): reverse mode follows loop-free code"
+            npaths[b] = max(1, sum(npaths[s] for s in succ))
+        if npaths[inf.blocks[0]] > MAX_PATHS:
+            return f"more than {MAX_PATHS} paths through the branches of '{self.name_of(inf.sym)}'"
+        return None
+
+    def _check(self, inf: FnInfo, key: str) -> str | None:
+        """Why ``inf`` cannot be differentiated by transformation in mode ``key`` ('jvp' or
+        'vjp'; None: it can)."""
+        has_rule = jvp_rule if key == "jvp" else vjp_rule
         self_arg = inf.blocks[0].arguments[0]
         for b in inf.blocks:
             for op in b.operations:
@@ -204,7 +224,7 @@ class ModuleInfo:
                     continue
                 if name == ops.PRIM:
                     pname = attr_str(op, "name")
-                    if pname in PASSIVE_RESULT or jvp_rule(pname) is not None:
+                    if pname in PASSIVE_RESULT or has_rule(pname) is not None:
                         continue
                     return f"'{pname}' has no derivative rule (in '{self.name_of(inf.sym)}')"
                 if name in (ops.CALL, ops.TAIL_CALL):
@@ -215,9 +235,12 @@ class ModuleInfo:
                         return f"calls an unknown procedure with the point (in '{self.name_of(inf.sym)}')"
                     if callee.kind == "local" and any(v in inf.active for v in callee.captured):
                         return "calls a closure over the point"
+                    if key == "vjp" and callee.kind == "self" and self._uses_closure(inf):
+                        return f"a recursive closure (in '{self.name_of(inf.sym)}')"
                     sub = self.info(callee.sym)
-                    if sub.reason is not None:
-                        return sub.reason
+                    why = sub.reason if key == "jvp" else sub.vjp_reason
+                    if why is not None:
+                        return why
                     if sub.nreq != len(op.operands) - 1:
                         return f"calls '{self.name_of(callee.sym)}' with the wrong number of arguments"
                     continue
@@ -228,6 +251,9 @@ class ModuleInfo:
                 return f"operation {name} on the point"
         return None
 
+    def _uses_closure(self, inf: FnInfo) -> bool:
+        return any(op.operation.name == ops.CLOSURE_REF for b in inf.blocks for op in b.operations)
+
     def _no_active_calls(self, inf: FnInfo) -> bool:
         for op in inf.blocks[0].operations:
             op = op.operation
@@ -237,12 +263,6 @@ class ModuleInfo:
 
 
 def vjp_ready(inf: FnInfo) -> bool:
-    """Whether reverse mode applies: straight-line code whose active primitives have VJPs."""
-    if not inf.straight or inf.nreq != 1:
-        return False
-    for op in inf.blocks[0].operations:
-        op = op.operation
-        if op.name == ops.PRIM and any(v in inf.active for v in op.results):
-            if vjp_rule(attr_str(op, "name")) is None:
-                return False
-    return True
+    """Whether reverse mode applies: one point, loop-free code whose active operations all
+    have VJPs (known callees included)."""
+    return inf.vjp_reason is None and inf.nreq == 1

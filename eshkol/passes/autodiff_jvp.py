@@ -16,33 +16,54 @@ from mlir.dialects import cf, func
 
 from eshkol.dialect import ops
 from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo, attr_str, branch_edges
-from eshkol.passes.autodiff_rules import PASSIVE_RESULT, jvp_rule
+from eshkol.passes.autodiff_helpers import helper_symbol
+from eshkol.passes.autodiff_rules import PASSIVE_RESULT, jvp_rule, scalar_prim
 
 
 class Builder:
     """Emits generic ops at the end of ``block`` (rules may split it with ``select``)."""
 
-    def __init__(self, region: ir.Region, block: ir.Block, loc: ir.Location) -> None:
+    def __init__(self, region: ir.Region, block: ir.Block, loc: ir.Location,
+                 mi: ModuleInfo | None = None, scal: set | None = None) -> None:
         self.region = region
         self.block = block
         self.loc = loc
+        self.mi = mi
+        # Values known to be numbers (not tensors): their adjoints need no un-broadcasting.
+        self.scal: set = set() if scal is None else scal
 
     def _op(self, name: str, operands: list, attrs: dict | None = None) -> ir.Value:
         with ir.InsertionPoint(self.block):
             return ir.Operation.create(name, results=[ops.value_type()], operands=operands,
                                        attributes=attrs or {}, loc=self.loc).result
 
+    def is_scalar(self, v: ir.Value) -> bool:
+        """Whether ``v`` is statically a number (never a tensor)."""
+        return v in self.scal
+
     def prim(self, name: str, *args: ir.Value) -> ir.Value:
         """Apply primitive ``name``."""
-        return self._op(ops.PRIM, list(args), {"name": ir.StringAttr.get(name)})
+        r = self._op(ops.PRIM, list(args), {"name": ir.StringAttr.get(name)})
+        if scalar_prim(name) and all(a in self.scal for a in args):
+            self.scal.add(r)
+        return r
+
+    def helper(self, name: str, *args: ir.Value) -> ir.Value:
+        """Call the autodiff helper procedure ``name`` (autodiff_helpers.py)."""
+        sym = helper_symbol(self.mi.body, self.mi.funcs, name)
+        return self.call(self.closure(sym, []), list(args))
 
     def int(self, n: int) -> ir.Value:
         """A fixnum constant."""
-        return self._op(ops.CONST_INT, [], {"value": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), n)})
+        r = self._op(ops.CONST_INT, [], {"value": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), n)})
+        self.scal.add(r)
+        return r
 
     def float(self, x: float) -> ir.Value:
         """A flonum constant."""
-        return self._op(ops.CONST_FLOAT, [], {"value": ir.FloatAttr.get_f64(x)})
+        r = self._op(ops.CONST_FLOAT, [], {"value": ir.FloatAttr.get_f64(x)})
+        self.scal.add(r)
+        return r
 
     def call(self, fn: ir.Value, args: list, tail: bool = False) -> ir.Value:
         """Call procedure ``fn``."""
@@ -68,8 +89,12 @@ class Builder:
         attrs = {(a if isinstance(a, str) else a.name): op.attributes[a if isinstance(a, str) else a.name]
                  for a in op.attributes}
         with ir.InsertionPoint(self.block):
-            return ir.Operation.create(op.name, results=[r.type for r in op.results], operands=operands,
-                                       attributes=attrs, loc=op.location)
+            new = ir.Operation.create(op.name, results=[r.type for r in op.results], operands=operands,
+                                      attributes=attrs, loc=op.location)
+        if op.name in (ops.CONST_INT, ops.CONST_FLOAT) or (
+                op.name == ops.PRIM and scalar_prim(attr_str(op, "name")) and all(a in self.scal for a in operands)):
+            self.scal.add(new.results[0])
+        return new
 
 
 def new_procedure(mi: ModuleInfo, inf: FnInfo, name: str, nparams: int) -> func.FuncOp:
@@ -137,8 +162,10 @@ class _JVPFunction:
             for a in b.arguments:
                 if a in inf.active:
                     self.tan[a] = next(extra)
+        # The guard passes flonum points and seeds: the entry's parameters are numbers.
+        scal = set(list(entry.arguments)[1:])
         for b in inf.blocks:
-            self.bld = Builder(region, self.nblocks[b], ir.Location.unknown())
+            self.bld = Builder(region, self.nblocks[b], ir.Location.unknown(), self.jb.mi, scal)
             for op in b.operations:
                 self.bld.loc = op.location
                 self.emit(op.operation)

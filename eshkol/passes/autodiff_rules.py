@@ -29,6 +29,8 @@ class Builder(Protocol):
     def int(self, n: int) -> ir.Value: ...
     def float(self, x: float) -> ir.Value: ...
     def select(self, cond: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value: ...
+    def is_scalar(self, v: ir.Value) -> bool: ...
+    def helper(self, name: str, *args: ir.Value) -> ir.Value: ...
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -49,13 +51,25 @@ def _zero_or(b: Builder, x: ir.Value | None) -> ir.Value:
     return b.float(0.0) if x is None else x
 
 
+def fit(b: Builder, c: ir.Value | None, like: ir.Value, p: list) -> ir.Value | None:
+    """Cotangent ``c`` of an operand ``like`` of a broadcasting operation on ``p``: summed
+    down to ``like``'s shape, unless every operand is statically a number."""
+    if c is None or all(b.is_scalar(v) for v in p):
+        return c
+    return b.helper("unbroadcast", c, like)
+
+
 # ---- unary: x * f'(p), the same product for tangents (x = d) and cotangents (x = g) -----------
 
 TimesDeriv = Callable[[Builder, ir.Value, ir.Value, ir.Value], ir.Value]
 
 
-def _unary(name: str, times_deriv: TimesDeriv) -> None:
+UNARY_TIMES: dict[str, TimesDeriv] = {}   # primitive -> its x * f'(p), for tensor twins
+
+
+def unary(name: str, times_deriv: TimesDeriv) -> None:
     """Register the JVP and VJP of a one-operand primitive from x * f'(p)."""
+    UNARY_TIMES[name] = times_deriv
     @rule("jvp", name)
     def jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
         return None if d[0] is None else times_deriv(b, d[0], p[0], r)
@@ -71,26 +85,28 @@ def _one_minus_sq_sqrt(b: Builder, p: ir.Value) -> ir.Value:
 
 def _abs_times(b: Builder, x: ir.Value, p: ir.Value, r: ir.Value) -> ir.Value:
     # x * sign(p): the derivative 0 at 0, as the runtime's sign rule.
+    if not b.is_scalar(p):  # maybe a tensor: elementwise sign
+        return b.prim("%mul2", x, b.helper("sign", p))
     neg = b.select(b.prim("negative?", p), b.prim("%neg", x), b.prim("%mul2", x, b.float(0.0)))
     return b.select(b.prim("positive?", p), x, neg)
 
 
-_unary("%neg", lambda b, x, p, r: b.prim("%neg", x))
-_unary("%recip", lambda b, x, p, r: b.prim("%neg", b.prim("%mul2", x, b.prim("%mul2", r, r))))
-_unary("exp", lambda b, x, p, r: b.prim("%mul2", x, r))
-_unary("sin", lambda b, x, p, r: b.prim("%mul2", x, b.prim("cos", p)))
-_unary("cos", lambda b, x, p, r: b.prim("%neg", b.prim("%mul2", x, b.prim("sin", p))))
-_unary("tan", lambda b, x, p, r: b.prim("%mul2", x, b.prim("%add2", b.int(1), b.prim("square", r))))
-_unary("sqrt", lambda b, x, p, r: b.prim("%div2", x, b.prim("%mul2", b.int(2), r)))
-_unary("abs", _abs_times)
-_unary("asin", lambda b, x, p, r: b.prim("%div2", x, _one_minus_sq_sqrt(b, p)))
-_unary("acos", lambda b, x, p, r: b.prim("%neg", b.prim("%div2", x, _one_minus_sq_sqrt(b, p))))
-_unary("sinh", lambda b, x, p, r: b.prim("%mul2", x, b.prim("cosh", p)))
-_unary("cosh", lambda b, x, p, r: b.prim("%mul2", x, b.prim("sinh", p)))
-_unary("tanh", lambda b, x, p, r: b.prim("%mul2", x, b.prim("%sub2", b.int(1), b.prim("square", r))))
-_unary("square", lambda b, x, p, r: b.prim("%mul2", x, b.prim("%mul2", b.int(2), p)))
+unary("%neg", lambda b, x, p, r: b.prim("%neg", x))
+unary("%recip", lambda b, x, p, r: b.prim("%neg", b.prim("%mul2", x, b.prim("%mul2", r, r))))
+unary("exp", lambda b, x, p, r: b.prim("%mul2", x, r))
+unary("sin", lambda b, x, p, r: b.prim("%mul2", x, b.prim("cos", p)))
+unary("cos", lambda b, x, p, r: b.prim("%neg", b.prim("%mul2", x, b.prim("sin", p))))
+unary("tan", lambda b, x, p, r: b.prim("%mul2", x, b.prim("%add2", b.int(1), b.prim("square", r))))
+unary("sqrt", lambda b, x, p, r: b.prim("%div2", x, b.prim("%mul2", b.int(2), r)))
+unary("abs", _abs_times)
+unary("asin", lambda b, x, p, r: b.prim("%div2", x, _one_minus_sq_sqrt(b, p)))
+unary("acos", lambda b, x, p, r: b.prim("%neg", b.prim("%div2", x, _one_minus_sq_sqrt(b, p))))
+unary("sinh", lambda b, x, p, r: b.prim("%mul2", x, b.prim("cosh", p)))
+unary("cosh", lambda b, x, p, r: b.prim("%mul2", x, b.prim("sinh", p)))
+unary("tanh", lambda b, x, p, r: b.prim("%mul2", x, b.prim("%sub2", b.int(1), b.prim("square", r))))
+unary("square", lambda b, x, p, r: b.prim("%mul2", x, b.prim("%mul2", b.int(2), p)))
 for _n in ("exact->inexact", "inexact"):
-    _unary(_n, lambda b, x, p, r: b.prim("exact->inexact", x))
+    unary(_n, lambda b, x, p, r: b.prim("exact->inexact", x))
 
 
 # ---- log and atan: one operand, or two ----------------------------------------------------------
@@ -128,8 +144,8 @@ def _atan_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list
     if len(p) == 1:
         return [b.prim("%div2", g, b.prim("%add2", b.int(1), b.prim("square", p[0])))]
     gd = b.prim("%div2", g, _atan2_den(b, p))
-    return [b.prim("%mul2", gd, p[1]) if need[0] else None,
-            b.prim("%neg", b.prim("%mul2", gd, p[0])) if need[1] else None]
+    return [fit(b, b.prim("%mul2", gd, p[1]), p[0], p) if need[0] else None,
+            fit(b, b.prim("%neg", b.prim("%mul2", gd, p[0])), p[1], p) if need[1] else None]
 
 
 # ---- binary arithmetic --------------------------------------------------------------------------
@@ -141,7 +157,7 @@ def _add_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
 
 @rule("vjp", "%add2")
 def _add_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
-    return [g, g]
+    return [fit(b, g, p[0], p) if need[0] else None, fit(b, g, p[1], p) if need[1] else None]
 
 
 @rule("jvp", "%sub2")
@@ -155,7 +171,8 @@ def _sub_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
 
 @rule("vjp", "%sub2")
 def _sub_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
-    return [g, b.prim("%neg", g) if need[1] else None]
+    return [fit(b, g, p[0], p) if need[0] else None,
+            fit(b, b.prim("%neg", g), p[1], p) if need[1] else None]
 
 
 @rule("jvp", "%mul2")
@@ -167,8 +184,8 @@ def _mul_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
 
 @rule("vjp", "%mul2")
 def _mul_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
-    return [b.prim("%mul2", g, p[1]) if need[0] else None,
-            b.prim("%mul2", p[0], g) if need[1] else None]
+    return [fit(b, b.prim("%mul2", g, p[1]), p[0], p) if need[0] else None,
+            fit(b, b.prim("%mul2", p[0], g), p[1], p) if need[1] else None]
 
 
 @rule("jvp", "%div2")
@@ -184,7 +201,8 @@ def _div_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
 @rule("vjp", "%div2")
 def _div_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
     gb = b.prim("%div2", g, p[1])
-    return [gb, b.prim("%neg", b.prim("%mul2", gb, r)) if need[1] else None]
+    return [fit(b, gb, p[0], p) if need[0] else None,
+            fit(b, b.prim("%neg", b.prim("%mul2", gb, r)), p[1], p) if need[1] else None]
 
 
 def _expt_da(b: Builder, p: list) -> ir.Value:
@@ -202,8 +220,8 @@ def _expt_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
 
 @rule("vjp", "expt")
 def _expt_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
-    return [b.prim("%mul2", g, _expt_da(b, p)) if need[0] else None,
-            b.prim("%mul2", g, b.prim("%mul2", r, b.prim("log", p[0]))) if need[1] else None]
+    return [fit(b, b.prim("%mul2", g, _expt_da(b, p)), p[0], p) if need[0] else None,
+            fit(b, b.prim("%mul2", g, b.prim("%mul2", r, b.prim("log", p[0]))), p[1], p) if need[1] else None]
 
 
 def _minmax(first_test: str) -> None:
@@ -218,10 +236,20 @@ def _minmax(first_test: str) -> None:
 
     @rule("vjp", name)
     def vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
+        if not all(b.is_scalar(v) for v in p):
+            return pick_vjp(b, p, g, need, name == "%max2")
         first = b.prim(first_test, p[0], p[1])
         zero = b.float(0.0)
         return [b.select(first, g, zero) if need[0] else None,
                 b.select(first, zero, g) if need[1] else None]
+
+
+def pick_vjp(b: Builder, p: list, g: ir.Value, need: list, is_max: bool) -> list:
+    """max/min cotangents when an operand may be a tensor: a 1/0 mask of the first operand's
+    picks (ties included), the rest to the second, each summed to its operand's shape."""
+    m = b.helper("pick-first", p[0], p[1], b.int(1 if is_max else 0))
+    return [b.helper("unbroadcast", b.prim("%mul2", g, m), p[0]) if need[0] else None,
+            b.helper("unbroadcast", b.prim("%mul2", g, b.prim("%sub2", b.int(1), m)), p[1]) if need[1] else None]
 
 
 _minmax("%num<=2")
@@ -233,7 +261,17 @@ PASSIVE_RESULT = frozenset({
     "%num=2", "%num<2", "%num>2", "%num<=2", "%num>=2", "zero?", "positive?", "negative?",
     "number?", "real?", "integer?", "rational?", "exact?", "inexact?", "nan?", "infinite?",
     "finite?", "exact-integer?", "eq?", "eqv?", "equal?", "not",
+    # tensor inspection and comparison masks
+    "tensor?", "tensor-shape", "tensor-rank", "tensor-size", "tensor-length", "tensor-dtype",
+    "tensor-device", "tensor-eq", "tensor-ne", "tensor-lt", "tensor-gt", "tensor-le", "tensor-ge",
+    "tensor-argmax", "tensor-argmin",
 })
+
+
+def scalar_prim(name: str) -> bool:
+    """A scalar builtin with a derivative rule or a passive result: numbers in, a number out."""
+    p = PRIMITIVES.get(name)
+    return p is not None and p.kind is None and ("jvp" in p.rules or name in PASSIVE_RESULT)
 
 
 def jvp_rule(name: str) -> Callable | None:
@@ -246,3 +284,7 @@ def vjp_rule(name: str) -> Callable | None:
     """The VJP rule of primitive ``name``, if it has one."""
     p = PRIMITIVES.get(name)
     return None if p is None else p.rules.get("vjp")
+
+
+# The tensor primitives' rules register themselves on import (a module of their own).
+from eshkol.passes import autodiff_rules_tensor  # noqa: E402,F401

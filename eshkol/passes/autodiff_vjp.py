@@ -1,74 +1,234 @@
-"""Reverse mode by transformation: the VJP procedure of straight-line code.
+"""Reverse mode by transformation: VJP procedures (forward sweep, then adjoint sweep; no tape).
 
-For a one-parameter procedure ``f`` whose body is one block (let and arithmetic, no branches,
-no calls with active arguments), ``f__vjp`` takes ``x`` and returns ``(f(x) . df/dx)``: the
-forward sweep is ``f``'s body; the reverse sweep walks the active primitives backwards,
-turning the result's cotangent (1) into their operands' with the VJP rules
-(autodiff_rules.py) and adding the contributions of a value's several uses. Nothing is taped:
-the reverse sweep reads the forward sweep's SSA values directly.
+For a procedure ``f`` whose code is loop-free (``let``, ``if``, calls; autodiff_analysis.py):
+
+- ``f__vjp`` / ``f__vjpt`` (one parameter, a number / a tensor point) return ``(f(x) . df/dx)``;
+- ``f__vjpc_<kinds>`` (``n`` parameters and the cotangent ``g`` of the result) returns
+  ``(f(a..) . (adjoint of a1 ... adjoint of an))``: what a caller's adjoint sweep calls for a
+  call of ``f`` (the callee is differentiated by its own VJP procedure, not inlined; it runs
+  its forward sweep again, so nothing crosses the call but values).
+
+Branches: the forward sweep is copied path by path (a join block is copied once per path that
+reaches it, its arguments replaced by the values that path passes), so at each return every
+forward value of that path is at hand and the adjoint sweep of that path follows it, reading
+them directly. The cotangent of a value is the sum of its uses' contributions (rules in
+autodiff_rules.py and autodiff_rules_tensor.py); element reads of a tensor add theirs into one
+zero tensor in place. ``kinds`` says which parameters are numbers: operations on numbers only
+need no un-broadcasting of cotangents, so scalar code stays scalar code the specializer unboxes.
 """
 
 from __future__ import annotations
 
 from mlir import ir
-from mlir.dialects import func
+from mlir.dialects import cf, func
 
 from eshkol.dialect import ops
-from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo, attr_str
+from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo, attr_str, branch_edges
 from eshkol.passes.autodiff_jvp import Builder, new_procedure
 from eshkol.passes.autodiff_rules import vjp_rule
+from eshkol.passes.autodiff_rules_tensor import SCATTER_ADD
 
 
-def build_vjp(mi: ModuleInfo, inf: FnInfo, made: dict[str, str]) -> str:
-    """The VJP procedure of ``inf`` (see vjp_ready), built on first request."""
-    got = made.get(inf.sym)
-    if got is not None:
-        return got
-    name = f"{inf.sym}__vjp"
-    made[inf.sym] = name
-    new = new_procedure(mi, inf, name, 1)
-    entry = new.add_entry_block()
-    old = inf.blocks[0]
-    vmap = {old.arguments[0]: entry.arguments[0], old.arguments[1]: entry.arguments[1]}
-    b = Builder(new.body, entry, ir.Location.unknown())
-    tape = []  # the active primitives, in forward order
-    ret = None
-    for op in old.operations:
-        op = op.operation
-        if op.name == "func.return":
-            ret = op
-            break
-        b.loc = op.location
-        if op.name == ops.TAIL_CALL:  # its result is paired with the gradient: a plain call
-            vmap[op.results[0]] = b.call(vmap[op.operands[0]], [vmap[v] for v in list(op.operands)[1:]])
-            continue
-        new_op = b.copy(op, [vmap[v] for v in op.operands])
-        for r, n in zip(op.results, new_op.results, strict=True):
-            vmap[r] = n
-        if op.name == ops.PRIM and any(r in inf.active for r in op.results):
-            tape.append(op)
-    out = ret.operands[0]
-    b.loc = ret.location
-    adj: dict[ir.Value, ir.Value] = {}
-    if out in inf.active:
-        adj[out] = b.float(1.0)
-    for op in reversed(tape):
-        g = adj.get(op.results[0])
-        if g is None:
-            continue
-        b.loc = op.location
-        need = [v in inf.active for v in op.operands]
-        contrib = vjp_rule(attr_str(op, "name"))(b, [vmap[v] for v in op.operands], vmap[op.results[0]], g, need)
-        for v, c, n in zip(op.operands, contrib, need, strict=True):
-            if c is None or not n:
+class VJPBuilder:
+    """Builds and remembers the VJP procedures of a module's procedures."""
+
+    def __init__(self, mi: ModuleInfo) -> None:
+        self.mi = mi
+        self.made: dict[tuple, str] = {}
+
+    def top(self, sym: str, tensor_point: bool) -> str:
+        """``sym``'s VJP for a gradient at one point (a number, or a tensor)."""
+        return self._ensure(sym, (not tensor_point,), top=True)
+
+    def callee(self, sym: str, kinds: tuple) -> str:
+        """``sym``'s VJP for its calls: arguments, then the result's cotangent."""
+        return self._ensure(sym, kinds, top=False)
+
+    def _ensure(self, sym: str, kinds: tuple, top: bool) -> str:
+        key = (sym, kinds, top)
+        got = self.made.get(key)
+        if got is not None:
+            return got
+        if top:
+            name = f"{sym}__vjp" if kinds[0] else f"{sym}__vjpt"
+        else:
+            name = f"{sym}__vjpc_" + "".join("s" if k else "t" for k in kinds)
+        self.made[key] = name
+        _VJPFunction(self, self.mi.info(sym), name, kinds, top).build()
+        return name
+
+    def symbols(self) -> list[str]:
+        """Every VJP procedure made."""
+        return list(self.made.values())
+
+
+class _VJPFunction:
+    def __init__(self, vb: VJPBuilder, inf: FnInfo, name: str, kinds: tuple, top: bool) -> None:
+        self.vb = vb
+        self.mi = vb.mi
+        self.inf = inf
+        self.name = name
+        self.kinds = kinds
+        self.top = top
+
+    def build(self) -> None:
+        inf = self.inf
+        n = inf.nreq
+        new = new_procedure(self.mi, inf, self.name, n if self.top else n + 1)
+        entry = new.add_entry_block()
+        self.region = new.body
+        old = inf.blocks[0]
+        self.self_arg = old.arguments[0]
+        vmap = {old.arguments[i]: entry.arguments[i] for i in range(n + 1)}
+        scal = {entry.arguments[1 + i] for i, k in enumerate(self.kinds) if k}
+        self.g_in = None if self.top else entry.arguments[n + 1]
+        self.walk(old, Builder(self.region, entry, ir.Location.unknown(), self.mi, scal), vmap, [])
+
+    # ---- forward sweep, path by path ---------------------------------------------------------
+
+    def walk(self, block: ir.Block, b: Builder, vmap: dict, trace: list) -> None:
+        inf = self.inf
+        for op in block.operations:
+            op = op.operation
+            b.loc = op.location
+            name = op.name
+            if name == "cf.br":
+                succ, args = branch_edges(op)[0]
+                for a, v in zip(succ.arguments, args, strict=True):
+                    vmap[a] = vmap[v]
+                self.walk(succ, b, vmap, trace)     # the same path: go on in the same block
+                return
+            if name == "cf.cond_br":
+                arms = []
+                for succ, args in branch_edges(op):
+                    vm = dict(vmap)
+                    for a, v in zip(succ.arguments, args, strict=True):
+                        vm[a] = vmap[v]
+                    arms.append((succ, self.region.blocks.append(), vm))
+                with ir.InsertionPoint(b.block), op.location:
+                    cf.CondBranchOp(vmap[op.opview.condition], [], [], arms[0][1], arms[1][1])
+                for succ, nb, vm in arms:
+                    self.walk(succ, Builder(self.region, nb, op.location, self.mi, b.scal), vm, list(trace))
+                return
+            if name == "func.return":
+                self.reverse(b, vmap, trace, op)
+                return
+            active_in = any(v in inf.active for v in op.operands)
+            if name in (ops.CALL, ops.TAIL_CALL):
+                # a plain call: the results are paired with adjoints at the return
+                fn = op.operands[0]
+                # a self-call: this procedure's own closure is the VJP's, so make f's
+                fn = b.closure(inf.sym, []) if fn == self.self_arg else vmap[fn]
+                r = b.call(fn, [vmap[v] for v in list(op.operands)[1:]])
+                vmap[op.results[0]] = r
+                if active_in:
+                    trace.append(op)
                 continue
-            adj[v] = c if v not in adj else b.prim("%add2", adj[v], c)
-    b.loc = ret.location
-    x = old.arguments[1]
-    grad = adj.get(x)
-    if grad is None:
-        grad = b.float(0.0)
-    pair = b.prim("cons", vmap[out], grad)
-    with ir.InsertionPoint(b.block), ret.location:
-        func.ReturnOp([pair])
-    return name
+            new = b.copy(op, [vmap[v] for v in op.operands])
+            for r, nr in zip(op.results, new.results, strict=True):
+                vmap[r] = nr
+            if name == ops.PRIM and any(r in inf.active for r in op.results):
+                trace.append(op)
+
+    # ---- adjoint sweep of one path ----------------------------------------------------------------
+
+    def reverse(self, b: Builder, vmap: dict, trace: list, ret) -> None:
+        inf = self.inf
+        out = ret.operands[0]
+        vout = vmap[out]
+        if self.top and not b.is_scalar(vout):
+            # A gradient needs a number: anything else goes back to the caller, whose guard
+            # hands the call to the runtime (which reports it).
+            num = b.prim("number?", vout)
+            with ir.InsertionPoint(b.block), ret.location:
+                c = ir.Operation.create(ops.TRUTHY, results=[ir.IntegerType.get_signless(1)],
+                                        operands=[num], loc=ret.location).result
+            sweep = self.region.blocks.append()
+            bail = self.region.blocks.append()
+            with ir.InsertionPoint(b.block), ret.location:
+                cf.CondBranchOp(c, [], [], sweep, bail)
+            bb = Builder(self.region, bail, ret.location, self.mi, b.scal)
+            pair = bb.prim("cons", vout, bb.float(0.0))
+            with ir.InsertionPoint(bb.block), ret.location:
+                func.ReturnOp([pair])
+            b = Builder(self.region, sweep, ret.location, self.mi, b.scal)
+        self.b = b
+        self.vmap = vmap
+        self.adj: dict[ir.Value, ir.Value] = {}
+        self.sparse: dict[ir.Value, list] = {}
+        if out in inf.active:
+            self.adj[out] = b.float(1.0) if self.top else self.g_in
+        for op in reversed(trace):
+            g = self.cotangent(op.results[0])
+            if g is None:
+                continue
+            b.loc = op.location
+            if op.name == ops.PRIM:
+                self.prim_vjp(op, g)
+            else:
+                self.call_vjp(op, g)
+        b = self.b
+        b.loc = ret.location
+        params = list(inf.blocks[0].arguments)[1:]
+        grads = []
+        for x in params:
+            gx = self.cotangent(x)
+            if gx is None:
+                gx = b.float(0.0) if b.is_scalar(vmap[x]) else b.helper("zero-like", vmap[x])
+            grads.append(gx)
+        if self.top:
+            rest = grads[0]
+        else:
+            rest = b.prim("list", *grads) if grads else b.prim("list")
+        pair = b.prim("cons", vout, rest)
+        with ir.InsertionPoint(b.block), ret.location:
+            func.ReturnOp([pair])
+
+    def cotangent(self, v: ir.Value) -> ir.Value | None:
+        """The whole cotangent of ``v`` (its element reads' scattered contributions added)."""
+        reads = self.sparse.pop(v, None)
+        if reads:
+            b = self.b
+            z = b.prim("zeros-like", self.vmap[v])
+            for helper, g, idx in reads:
+                z = b.helper(helper, z, g, *idx)
+            self.add(v, z)
+        return self.adj.get(v)
+
+    def add(self, v: ir.Value, c: ir.Value) -> None:
+        self.adj[v] = c if v not in self.adj else self.b.prim("%add2", self.adj[v], c)
+
+    def prim_vjp(self, op, g: ir.Value) -> None:
+        inf = self.inf
+        b = self.b
+        pname = attr_str(op, "name")
+        src = op.operands[0]
+        if pname in SCATTER_ADD and src in inf.active and not any(v in inf.active for v in list(op.operands)[1:]):
+            self.sparse.setdefault(src, []).append(
+                (SCATTER_ADD[pname], g, [self.vmap[v] for v in list(op.operands)[1:]]))
+            return
+        need = [v in inf.active for v in op.operands]
+        contrib = vjp_rule(pname)(b, [self.vmap[v] for v in op.operands], self.vmap[op.results[0]], g, need)
+        for v, c, n in zip(op.operands, contrib, need, strict=True):
+            if c is not None and n:
+                self.add(v, c)
+
+    def call_vjp(self, op, g: ir.Value) -> None:
+        """A call of a known procedure: its VJP procedure gives its arguments' adjoints."""
+        b = self.b
+        callee = self.mi.callee_of(op.operands[0], self.self_arg, self.inf.sym)
+        args = list(op.operands)[1:]
+        vargs = [self.vmap[v] for v in args]
+        kinds = tuple(b.is_scalar(v) for v in vargs)
+        sym = self.vb.callee(callee.sym, kinds)
+        captured = [self.vmap[v] for v in callee.captured] if callee.kind == "local" else []
+        pair = b.call(b.closure(sym, captured), [*vargs, g])
+        adjs = b.prim("cdr", pair)
+        for i, v in enumerate(args):
+            if v in self.inf.active:
+                a = b.prim("car", adjs)
+                if kinds[i]:
+                    b.scal.add(a)
+                self.add(v, a)
+            if i + 1 < len(args):
+                adjs = b.prim("cdr", adjs)
