@@ -176,18 +176,24 @@ int ad_fast_minmax_vjp(const esk_value *p, esk_value g, const int *need, esk_val
   if (gt->dtype != x->dtype || !same_dims(gt, x)) return 0;
   double c = s.tag == ESK_T_FLONUM ? esk_flonum_value(s) : (double)s.payload;
   esk_tensor *r = esk_tensor_new(x->dtype, x->rank, x->dims);
-  /* Picked where t wins; ties pick the first operand (as the generic mask does). */
-#define PICK(xv) (want_max ? (k == 0 ? (xv) >= c : (xv) > c) : (k == 0 ? (xv) <= c : (xv) < c))
-  if (x->dtype == ESK_DT_F32) {
-    const float *xs = esk_tensor_data(x), *gs = esk_tensor_data(gt);
-    float *d = esk_tensor_data(r);
-    for (int64_t i = 0; i < x->size; i++) d[i] = PICK(xs[i]) ? gs[i] : 0.0f;
-  } else {
-    const double *xs = esk_tensor_data(x), *gs = esk_tensor_data(gt);
-    double *d = esk_tensor_data(r);
-    for (int64_t i = 0; i < x->size; i++) d[i] = PICK(xs[i]) ? gs[i] : 0.0;
-  }
-#undef PICK
+  /* Picked where t wins; ties pick the first operand (as the generic mask does).  One loop
+   * per comparison, so that each is a branch-free select the compiler vectorizes. */
+  int cmp = want_max ? (k == 0 ? 0 : 1) : (k == 0 ? 2 : 3); /* >=  >  <=  < */
+#define SELECT(T, ZERO)                                                                    \
+  do {                                                                                     \
+    const T *xs = esk_tensor_data(x), *gs = esk_tensor_data(gt);                           \
+    T *d = esk_tensor_data(r), cv = (T)c;                                                  \
+    int64_t n = x->size;                                                                   \
+    switch (cmp) {                                                                         \
+      case 0: for (int64_t i = 0; i < n; i++) d[i] = xs[i] >= cv ? gs[i] : ZERO; break;    \
+      case 1: for (int64_t i = 0; i < n; i++) d[i] = xs[i] > cv ? gs[i] : ZERO; break;     \
+      case 2: for (int64_t i = 0; i < n; i++) d[i] = xs[i] <= cv ? gs[i] : ZERO; break;    \
+      default: for (int64_t i = 0; i < n; i++) d[i] = xs[i] < cv ? gs[i] : ZERO; break;    \
+    }                                                                                      \
+  } while (0)
+  if (x->dtype == ESK_DT_F32) SELECT(float, 0.0f);
+  else SELECT(double, 0.0);
+#undef SELECT
   out[k] = esk_tensor_value(r);
   return 1;
 }

@@ -396,6 +396,73 @@ def test_tensor_gradients_vs_jax_grad(tmp_path, env, seed):
         assert close(got[2 * i + 1], want_g, rtol=1e-7, atol=1e-10), (text, got[2 * i + 1], want_g)
 
 
+MLP_ESK = """
+(define (ramp-sin n a b) (tensor-sin (tensor-add (tensor-scale (arange n) a) b)))
+(define (mlp-loss X Y D H O)
+  (let* ((o1 (* D H)) (o2 (+ o1 H)) (o3 (+ o2 (* H O))) (P (+ o3 O)))
+    (lambda (th)
+      (let* ((W1 (reshape (tensor-slice th 0 o1) D H))
+             (b1 (tensor-slice th o1 o2))
+             (W2 (reshape (tensor-slice th o2 o3) H O))
+             (b2 (tensor-slice th o3 P))
+             (h (tensor-minimum 2.0 (tensor-maximum (tensor-add (matmul X W1) b1) 0.0)))
+             (d (tensor-sub (tensor-add (matmul h W2) b2) Y)))
+        (+ (tensor-mean (tensor-mul d d)) (* 0.01 (tensor-sum (tensor-mul th th))))))))
+"""
+
+
+def _ramp_sin(n: int, a: float, b: float) -> np.ndarray:
+    """The test data of MLP_ESK's ramp-sin: the same formula on both sides (no big literals,
+    which are slow to compile)."""
+    return np.sin(np.arange(n, dtype=np.float64) * a + b)
+
+
+def _mlp_jax(th, X, Y, d: int, h: int, o: int):
+    o1, o2, o3 = d * h, d * h + h, d * h + h + h * o
+    W1, b1 = th[:o1].reshape(d, h), th[o1:o2]
+    W2, b2 = th[o2:o3].reshape(h, o), th[o3:]
+    hid = jnp.minimum(2.0, jnp.maximum(X @ W1 + b1, 0.0))
+    r = hid @ W2 + b2 - Y
+    return jnp.mean(r * r) + 0.01 * jnp.sum(th * th)
+
+
+@needs_jax
+def test_mlp_gradient_vs_jax_f64_f32(tmp_path, env):
+    """value-and-grad of an MLP loss over one flat parameter vector (slices reshaped into
+    weights, matmul, bias broadcast, relu and a clamp against numbers, MSE plus a penalty that
+    reads the vector again) equals jax's, in f64 and in f32 (the gradient stays f32), on a
+    small shape and one large enough for the BLAS: the reverse-mode fast paths of ad_fast.c."""
+    cases = [(b, d, h, o, dt) for b, d, h, o in [(3, 4, 5, 2), (40, 64, 64, 3)]
+             for dt in ("f64", "f32")]
+    prog = [MLP_ESK, "(define (show x) (write x) (newline))"]
+    for b, d, h, o, dt in cases:
+        p = d * h + h + h * o + o
+        prog.append(f"""
+(let* ((c (lambda (t) (tensor-astype t '{dt})))
+       (X (c (reshape (ramp-sin {b * d} 0.37 0.1) {b} {d})))
+       (Y (c (reshape (ramp-sin {b * o} 0.91 0.0) {b} {o})))
+       (th (c (tensor-scale (ramp-sin {p} 1.3 0.5) 0.3))))
+  (call-with-values (lambda () (value-and-grad (mlp-loss X Y {d} {h} {o}) th))
+    (lambda (v g) (show v) (show (tensor-dtype g)) (show g))))""")
+    out = run(tmp_path, env, "\n".join(prog)).stdout.strip().splitlines()
+    assert len(out) == 3 * len(cases)
+    for i, (b, d, h, o, dt) in enumerate(cases):
+        jdt = jnp.float64 if dt == "f64" else jnp.float32
+        X = jnp.asarray(_ramp_sin(b * d, 0.37, 0.1).reshape(b, d), jdt)
+        Y = jnp.asarray(_ramp_sin(b * o, 0.91, 0.0).reshape(b, o), jdt)
+        th = jnp.asarray(_ramp_sin(d * h + h + h * o + o, 1.3, 0.5) * 0.3, jdt)
+        want_v, want_g = jax.jit(jax.value_and_grad(_mlp_jax), static_argnums=(3, 4, 5))(
+            th, X, Y, d, h, o)
+        got_v, got_g = parse(out[3 * i]), parse(out[3 * i + 2])
+        tol = 1e-10 if dt == "f64" else 1e-4
+        what = (b, d, h, o, dt)
+        assert out[3 * i + 1] == dt, what
+        assert math.isclose(got_v, float(want_v), rel_tol=tol), what
+        want_g = np.asarray(want_g, dtype=float)
+        assert got_g.shape == want_g.shape, what
+        assert np.linalg.norm(got_g - want_g) <= tol * np.linalg.norm(want_g), what
+
+
 @needs_jax
 def test_jacobian_hessian_vs_jax(tmp_path, env):
     """jacobian = jax.jacfwd, hessian = jax.hessian, laplacian = trace, divergence = trace of the
