@@ -17,7 +17,7 @@ from mlir.dialects import cf, func
 from eshkol.dialect import ops
 from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo, attr_str, branch_edges
 from eshkol.passes.autodiff_helpers import helper_symbol
-from eshkol.passes.autodiff_rules import PASSIVE_RESULT, jvp_rule, scalar_prim
+from eshkol.passes.autodiff_rules import PASSIVE_RESULT, jvp_rule, number_result
 
 
 class Builder:
@@ -44,7 +44,7 @@ class Builder:
     def prim(self, name: str, *args: ir.Value) -> ir.Value:
         """Apply primitive ``name``."""
         r = self._op(ops.PRIM, list(args), {"name": ir.StringAttr.get(name)})
-        if scalar_prim(name) and all(a in self.scal for a in args):
+        if number_result(name, args, self.scal):
             self.scal.add(r)
         return r
 
@@ -92,7 +92,7 @@ class Builder:
             new = ir.Operation.create(op.name, results=[r.type for r in op.results], operands=operands,
                                       attributes=attrs, loc=op.location)
         if op.name in (ops.CONST_INT, ops.CONST_FLOAT) or (
-                op.name == ops.PRIM and scalar_prim(attr_str(op, "name")) and all(a in self.scal for a in operands)):
+                op.name == ops.PRIM and number_result(attr_str(op, "name"), operands, self.scal)):
             self.scal.add(new.results[0])
         return new
 

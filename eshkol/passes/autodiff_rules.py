@@ -54,7 +54,7 @@ def _zero_or(b: Builder, x: ir.Value | None) -> ir.Value:
 def fit(b: Builder, c: ir.Value | None, like: ir.Value, p: list) -> ir.Value | None:
     """Cotangent ``c`` of an operand ``like`` of a broadcasting operation on ``p``: summed
     down to ``like``'s shape, unless every operand is statically a number."""
-    if c is None or all(b.is_scalar(v) for v in p):
+    if c is None or all(b.is_scalar(v) for v in p) or (b.is_scalar(c) and b.is_scalar(like)):
         return c
     return b.helper("unbroadcast", c, like)
 
@@ -266,6 +266,18 @@ PASSIVE_RESULT = frozenset({
     "tensor-device", "tensor-eq", "tensor-ne", "tensor-lt", "tensor-gt", "tensor-le", "tensor-ge",
     "tensor-argmax", "tensor-argmin",
 })
+
+
+# Reductions over all elements: a number, whatever the operand.
+_FULL_REDUCTIONS = frozenset({"tensor-sum", "tensor-mean", "tensor-max", "tensor-min", "tensor-prod"})
+
+
+def number_result(name: str, operands: list, scalars: set) -> bool:
+    """Whether ``(name operands...)`` is statically a number (``scalars``: operands known to
+    be numbers)."""
+    if name in _FULL_REDUCTIONS:
+        return len(operands) == 1
+    return scalar_prim(name) and all(a in scalars for a in operands)
 
 
 def scalar_prim(name: str) -> bool:

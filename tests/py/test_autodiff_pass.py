@@ -216,3 +216,209 @@ def test_million_step_loop(tmp_path, env):
     # Goal: <= 2x the function (measured ~1.25x); the runtime's dual numbers cost ~25x. The
     # bound is loose because the machine is shared.
     assert t_d < 3 * t_f + 5 and t_d < t_rt / 3, (t_f, t_d, t_rt)
+
+
+# ---- tensor points: reverse mode by transformation vs jax.grad vs the runtime tape ------------
+
+jax = pytest.importorskip("jax")
+jax.config.update("jax_enable_x64", True)
+jnp = jax.numpy
+
+
+def _tensors(out: str) -> list[list[float]]:
+    """Each output line's numbers (a tensor prints as nested #(...))."""
+    return [floats(line.replace("#(", " ").replace("(", " ").replace(")", " "))
+            for line in out.strip().splitlines()]
+
+
+def _lit(a) -> str:
+    """An Eshkol tensor literal of numpy array ``a``."""
+    if a.ndim == 0:
+        return repr(float(a))
+    if a.ndim == 1:
+        return "#(" + " ".join(repr(float(v)) for v in a) + ")"
+    return "#(" + " ".join(_lit(r)[1:] for r in a) + ")"
+
+
+# (Eshkol format, jax function) of one tensor operand e, shape kept
+T_UNARY = [
+    ("(tensor-exp (tensor-tanh {}))", lambda e: jnp.exp(jnp.tanh(e))),
+    ("(tensor-sin {})", jnp.sin), ("(tensor-cos {})", jnp.cos), ("(tensor-tanh {})", jnp.tanh),
+    ("(tensor-square {})", jnp.square), ("(tensor-neg {})", jnp.negative),
+    ("(tensor-sqrt (tensor-add (tensor-square {}) 1.0))", lambda e: jnp.sqrt(e * e + 1.0)),
+    ("(tensor-log (tensor-add (tensor-square {}) 1.0))", lambda e: jnp.log(e * e + 1.0)),
+    ("(tensor-abs (tensor-add {} 0.25))", lambda e: jnp.abs(e + 0.25)),
+    ("(tensor-maximum {} 0.0)", lambda e: jnp.maximum(e, 0.0)),
+    ("(sin {})", jnp.sin),
+    ("(tensor-scale {} 0.75)", lambda e: e * 0.75),
+    ("(reshape (transpose {}) R C)", None),            # filled per shape below
+    ("(matmul {} Wsq)", None),
+    ("(let ((u {})) (tensor-mul u (tensor-cos u)))", lambda e: e * jnp.cos(e)),
+    ("(hf {})", lambda e: jnp.tanh(e * 0.7)),
+    ("(tensor-div {} (tensor-add (tensor-square Crow) 1.5))", None),
+]
+T_BINARY = [
+    ("(tensor-add {} {})", jnp.add), ("(tensor-sub {} {})", jnp.subtract),
+    ("(tensor-mul {} {})", jnp.multiply), ("(* {} {})", jnp.multiply), ("(+ {} {})", jnp.add),
+]
+# broadcast partners of an operand of shape (R, C): their names in the program
+PARTNERS = ["Crow", "Ccol", "Cvec", "2.5"]
+TOPS = [
+    ("(tensor-sum {})", jnp.sum), ("(tensor-mean {})", jnp.mean),
+    ("(tensor-sum (tensor-mean {} 0))", lambda e: jnp.sum(jnp.mean(e, 0))),
+    ("(tensor-sum (tensor-sum {} -1))", jnp.sum),
+    ("(let ((e {})) (+ (tensor-sum e) (* 3.0 (tensor-get e 0 0)) (tensor-ref e 1)))",
+     lambda e: jnp.sum(e) + 3.0 * e[0, 0] + e.reshape(-1)[1]),
+    ("(let ((e {})) (if (> (tensor-sum e) 0.0) (tensor-mean (tensor-square e)) (sin (tensor-sum e))))",
+     lambda e: jax.lax.cond(jnp.sum(e) > 0.0, lambda e: jnp.mean(e * e), lambda e: jnp.sin(jnp.sum(e)), e)),
+]
+
+
+def _shaped_op(fmt: str, env: dict):
+    """The jax function of a T_UNARY entry that depends on the program's shapes/constants."""
+    if "transpose" in fmt:
+        r, c = env["shape"]
+        return lambda e: jnp.reshape(jnp.transpose(e), (r, c))
+    if "Wsq" in fmt:
+        return lambda e: e @ env["Wsq"]
+    return lambda e: e / (env["Crow"] ** 2 + 1.5)
+
+
+@st.composite
+def texpr(draw, env: dict, depth: int = 3):
+    """(Eshkol text, jax function of x) of a tensor of x's shape."""
+    k = draw(st.integers(0, 6)) if depth > 0 else 0
+    if k == 0:
+        return "x", (lambda x: x)
+    if k <= 3:
+        fmt, fn = draw(st.sampled_from(T_UNARY))
+        t, f = draw(texpr(env, depth - 1))
+        if fn is None:
+            fn = _shaped_op(fmt, env)
+        return fmt.format(t), (lambda x, f=f, fn=fn: fn(f(x)))
+    fmt, fn = draw(st.sampled_from(T_BINARY))
+    ta, fa = draw(texpr(env, depth - 1))
+    if draw(st.booleans()):
+        tb, fb = draw(texpr(env, depth - 1))
+    else:
+        name = draw(st.sampled_from(PARTNERS))
+        v = env.get(name, 2.5)
+        tb, fb = name, (lambda x, v=v: v)
+    if draw(st.booleans()):
+        ta, fa, tb, fb = tb, fb, ta, fa
+    return fmt.format(ta, tb), (lambda x, fa=fa, fb=fb, fn=fn: fn(fa(x), fb(x)))
+
+
+def _tensor_program(rng, shape, cases) -> tuple[str, list]:
+    r, c = shape
+    env = {"shape": shape, "Crow": rng.normal(size=(c,)), "Ccol": rng.normal(size=(r, 1)),
+           "Cvec": rng.normal(size=(1, c)), "Wsq": rng.normal(size=(c, c)) * 0.5}
+    return env
+
+
+@settings(SETTINGS, max_examples=1)
+@given(st.data())
+def test_random_tensor_programs_vs_jax_and_runtime(tmp_path, env, data):
+    """Gradients of random tensor programs (broadcasting, tensor math, matmul, reductions with
+    and without an axis, element reads, let, if, a user procedure): the transformed path
+    (reverse) against jax.grad and against the runtime tape, to 1e-10."""
+    import numpy as np
+
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    shape = (data.draw(st.integers(2, 4)), data.draw(st.integers(2, 4)))
+    tenv = _tensor_program(rng, shape, None)
+    prog = ["(define (show x) (write x) (newline))", f"(define R {shape[0]}) (define C {shape[1]})",
+            "(define (hf v) (tensor-tanh (tensor-scale v 0.7)))"]
+    for name in ("Crow", "Ccol", "Cvec", "Wsq"):
+        prog.append(f"(define {name} {_lit(tenv[name])})")
+    cases = []
+    for _ in range(16):
+        body, f = data.draw(texpr(tenv))
+        top, tf = data.draw(st.sampled_from(TOPS))
+        x = rng.normal(size=shape)
+        cases.append((top.format(body), (lambda x, f=f, tf=tf: tf(f(x))), x))
+    for i, (text, _, x) in enumerate(cases):
+        prog.append(f"(define (f{i} x) {text})")
+        prog.append(f"(define r{i} #f)\n(set! r{i} f{i})")
+        prog.append(f"(show (gradient f{i} {_lit(x)}))")
+        prog.append(f"(show (gradient r{i} {_lit(x)}))")
+        prog.append(f"(call-with-values (lambda () (value-and-grad f{i} {_lit(x)})) (lambda (v g) (show v) (show g)))")
+    text = "\n".join(prog)
+    lines = text.splitlines()
+    got = _tensors(run(tmp_path, env, text))
+    assert len(got) == 4 * len(cases)
+    for i, (src, fn, x) in enumerate(cases):
+        g, g_rt, v, g2 = got[4 * i: 4 * i + 4]
+        want = np.asarray(jax.grad(fn)(jnp.asarray(x))).reshape(-1)
+        np.testing.assert_allclose(g, want, rtol=1e-10, atol=1e-12, err_msg=src)
+        np.testing.assert_allclose(g, g_rt, rtol=1e-10, atol=1e-12, err_msg=src)
+        np.testing.assert_allclose(g2, g, rtol=0, atol=0, err_msg=src)
+        np.testing.assert_allclose(v, [float(fn(jnp.asarray(x)))], rtol=1e-12, err_msg=src)
+    # the report's path per call, by the source line of the call
+    by_line = {}
+    for rep in report(tmp_path, env, text):
+        where, _form, path = rep.split(": ", 2)
+        by_line[lines[int(where.split(":")[-2]) - 1]] = path
+    assert len(by_line) == 3 * len(cases)
+    for line, path in by_line.items():
+        want = "runtime: " if "(gradient r" in line else "transformed (reverse)"
+        assert path.startswith(want), (line, path)
+
+
+MLP = """
+(define (show x) (write x) (newline))
+(define X {X}) (define Y {Y}) (define W1 {W1}) (define b1 {b1}) (define b2 {b2})
+(define (layer x W b) (tensor-tanh (tensor-add (matmul x W) b)))
+(define (loss W2) (tensor-mean (tensor-square (tensor-sub (tensor-add (matmul (layer X W1 b1) W2) b2) Y))))
+(define (loss-w1 W) (tensor-mean (tensor-square (tensor-sub (tensor-add (matmul (layer X W b1) {W2}) b2) Y))))
+(define rt #f)
+(set! rt loss)
+(show (gradient loss {W2})) (show (gradient rt {W2})) (show (gradient loss-w1 W1))
+"""
+
+
+def test_tiny_mlp_vs_jax(tmp_path, env):
+    """A tiny MLP loss (matmul, bias broadcast, tanh, mean; a layer procedure called, not
+    inlined): transformed reverse mode = jax.grad = the runtime tape."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    a = {"X": rng.normal(size=(5, 4)), "Y": rng.normal(size=(5, 3)), "W1": rng.normal(size=(4, 6)) * 0.5,
+         "b1": rng.normal(size=(6,)), "W2": rng.normal(size=(6, 3)) * 0.5, "b2": rng.normal(size=(3,))}
+    text = MLP.format(**{k: _lit(v) for k, v in a.items()})
+    g, g_rt, g1 = _tensors(run(tmp_path, env, text))
+
+    def loss(W1, W2):
+        h = jnp.tanh(a["X"] @ W1 + a["b1"])
+        return jnp.mean(jnp.square(h @ W2 + a["b2"] - a["Y"]))
+    np.testing.assert_allclose(g, np.asarray(jax.grad(loss, 1)(a["W1"], a["W2"])).reshape(-1), rtol=1e-10)
+    np.testing.assert_allclose(g, g_rt, rtol=1e-10)
+    np.testing.assert_allclose(g1, np.asarray(jax.grad(loss, 0)(a["W1"], a["W2"])).reshape(-1), rtol=1e-10)
+    paths = [line.split(": ", 2)[2] for line in report(tmp_path, env, text)]
+    assert paths == ["transformed (reverse)", "runtime: the procedure is not statically known",
+                     "transformed (reverse)"]
+
+
+FALLBACK = """
+(define (show x) (write x) (newline))
+(define (sq v) (tensor-sum (tensor-mul v v)))
+(define (looped v) (let loop ((i 0) (s 0.0)) (if (< i 3) (loop (+ i 1) (+ s (tensor-sum v))) s)))
+(define (writes v) (let ((h (lambda () (tensor-scale v 2.0)))) (tensor-sum (h))))
+(show (gradient sq (tensor-astype #(1.0 2.0) 'f32)))
+(show (gradient looped #(1.0 2.0)))
+(show (gradient writes #(1.0 2.0)))
+(show (gradient sq #(1.0 2.0)))
+(show (gradient (lambda (v) (tensor-prod v)) #(2.0 3.0)))
+"""
+
+
+def test_tensor_fallbacks(tmp_path, env):
+    """What cannot be proven keeps the runtime path, with the reason in the report; a float32
+    point takes the runtime path at run time (the guard) with the same result."""
+    out = _tensors(run(tmp_path, env, FALLBACK))
+    assert out == [[2.0, 4.0], [3.0, 3.0], [2.0, 2.0], [2.0, 4.0], [3.0, 2.0]]
+    paths = [line.split(": ", 2)[2] for line in report(tmp_path, env, FALLBACK)]
+    assert paths[0] == paths[3] == "transformed (reverse)"
+    assert paths[1].startswith("runtime: a loop"), paths[1]
+    assert paths[2].startswith("runtime: ") and "closure" in paths[2], paths[2]
+    assert paths[4].startswith("runtime: ") and "tensor-prod" in paths[4], paths[4]
