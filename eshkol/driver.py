@@ -7,7 +7,7 @@ MLIR is imported lazily so that a cache hit never pays for it.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from eshkol.runtime import cache
@@ -113,7 +113,10 @@ class Library:
             d.ensure_built()
         if not (self.shared.exists() and self.obj.exists()):
             assert self.source is not None
-            _build_library(self, read_source(str(self.source)), str(self.source))
+            text, lib = read_source(str(self.source)), self
+            if not lib.visible and lib.name != PRELUDE:  # recorded by an earlier run
+                lib = replace(lib, visible=_resolve(text, str(self.source), (), "bundled")[1])
+            _build_library(lib, text, str(self.source))
 
 
 PRELUDE = "prelude"
@@ -142,8 +145,12 @@ def library(name: str, path: Path | None = None, loading: tuple[str, ...] = ()) 
         memo = None
     if memo is not None and memo in _LIBRARIES:
         return _LIBRARIES[memo]
-    text = read_source(str(src))
     kind = "prelude" if name == PRELUDE else "bundled" if modules.is_bundled(src) else "user"
+    resolved = _resolution(name, src, memo, kind, loading) if kind != "user" else None
+    if resolved is not None:
+        _LIBRARIES[memo] = resolved
+        return resolved
+    text = read_source(str(src))
     deps, visible, info = _resolve(text, str(src), loading + (str(src),), kind)
     key = cache.cache_key(text, f"<library {name} {src}>",
                           "lib-O2" + info.stamp() + "".join(f":{d.key}" for d in deps))
@@ -160,7 +167,65 @@ def library(name: str, path: Path | None = None, loading: tuple[str, ...] = ()) 
                   tuple(data["uses"]))
     if memo is not None:
         _LIBRARIES[memo] = lib
+        if kind != "user" and not info.included:
+            _save_resolution(memo, lib)
     return lib
+
+
+# A bundled library's resolution (its dependencies, cache key, export table) is kept on disk,
+# keyed by the source's path, size and mtime, the search settings and the compiler's version:
+# a run then reads one small file per library instead of reading and parsing the ~60 stdlib
+# sources to find what each requires (~0.2 s of every run). User modules are always resolved:
+# what their requires find depends on the working folder and on files that may appear.
+
+
+def _resolution_file(memo: tuple) -> Path:
+    import hashlib
+
+    from eshkol.runtime.toolchain import version_stamp
+
+    digest = hashlib.sha256(repr((memo, version_stamp())).encode()).hexdigest()[:24]
+    return cache.cache_dir() / f"resolve-{digest}.json"
+
+
+def _save_resolution(memo: tuple, lib: Library) -> None:
+    import json
+    import os
+
+    record = {"name": lib.name, "key": lib.key, "shared": str(lib.shared), "obj": str(lib.obj),
+              "exports": lib.exports, "uses": list(lib.uses),
+              "deps": [[d.name.split(".")[0] if d.name != PRELUDE else PRELUDE, str(d.source), d.key]
+                       for d in lib.deps]}
+    path = _resolution_file(memo)
+    tmp = Path(f"{path}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache: resolve every time
+
+
+def _resolution(name: str, src: Path, memo: tuple | None, kind: str,
+                loading: tuple[str, ...]) -> Library | None:
+    """The library as recorded by an earlier run, if that record is still right (every
+    dependency resolves to the key recorded with it). Its ``visible`` names are left empty:
+    only compiling it needs them (Library.ensure_built resolves it again then)."""
+    import json
+
+    if memo is None:
+        return None
+    try:
+        record = json.loads(_resolution_file(memo).read_text())
+    except (OSError, ValueError):
+        return None
+    deps = []
+    for dep_name, dep_src, dep_key in record["deps"]:
+        dep = library(dep_name, None if dep_name == PRELUDE else Path(dep_src), loading + (str(src),))
+        if dep.key != dep_key:
+            return None
+        deps.append(dep)
+    return Library(record["name"], record["key"], Path(record["shared"]), Path(record["obj"]),
+                   record["exports"], tuple(deps), src, {}, tuple(record["uses"]))
 
 
 def _write_exports(lib: Library, text: str, file: str, table: Path) -> None:
