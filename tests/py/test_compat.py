@@ -88,6 +88,20 @@ def test_build_sample(program: str, results: dict[str, dict], cache: Path, tmp_p
     assert r.stdout == results[program]["stdout"]
 
 
+XLA_SAMPLE = ["n01_nn_activations.esk", "n02_nn_losses.esk", "n05_nn_conv_pool.esk", "n09_tensor_extras_gpu.esk"]
+
+
+@pytest.mark.parametrize("program", XLA_SAMPLE)
+def test_nn_programs_on_the_xla_target(program: str, results: dict[str, dict], cache: Path) -> None:
+    """The tensor names behave the same with --target=xla (their tensor chains through XLA)."""
+    pytest.importorskip("jax")
+    r = subprocess.run([_eshkol(), "run", "--target=xla", program], capture_output=True, text=True,
+                       env=_env(cache), cwd=COMPAT, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "FAIL" not in r.stdout
+    assert r.stdout == results[program]["stdout"]
+
+
 # ---- the command line: module search, --no-stdlib, diagnostics, exit status ----------------
 
 
