@@ -495,3 +495,14 @@ def region_module(region, specs: list[ArgSpec]) -> tuple[str, Val]:
     fn, result = region_function(region, specs)
     return ("module @eshkol_xla attributes {mhlo.num_partitions = 1 : i32, "
             "mhlo.num_replicas = 1 : i32} {\n" + fn + "\n}\n"), result
+
+
+def result_spec(region, specs: list[ArgSpec]) -> ArgSpec | None:
+    """The type of ``region``'s result on inputs of types ``specs``; None when it cannot be
+    lowered for them (or needs inputs specialised on their values)."""
+    try:
+        _, result = region_function(region, specs)
+    except (XlaError, NeedStatic):
+        return None
+    return ArgSpec(result.type, result.type.rank == 0)
+

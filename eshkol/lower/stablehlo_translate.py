@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from eshkol.core import ast as A
 from eshkol.core.closure import stable_procedures
-from eshkol.lower.stablehlo import ArgSpec, NeedStatic, TType, XlaError, region_function
+from eshkol.lower.stablehlo import ArgSpec, NeedStatic, TType, XlaError, region_function, result_spec
 from eshkol.passes.xla_outline import XLA_CALL, Outliner, Region, _walk, free_inputs
 
 HEADER = ("module @eshkol_xla attributes {mhlo.num_partitions = 1 : i32, "
@@ -78,13 +78,7 @@ class StaticShapes:
         else:
             return None
         specs = self.specs(region)
-        if isinstance(specs, str):
-            return None
-        try:
-            _, result = region_function(region, specs)
-        except (XlaError, NeedStatic):
-            return None
-        return ArgSpec(result.type, result.type.rank == 0)
+        return None if isinstance(specs, str) else result_spec(region, specs)
 
 
 def _flat(body: list[A.Node]) -> list[A.Node]:

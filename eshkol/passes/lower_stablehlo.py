@@ -34,7 +34,7 @@ from mlir.dialects import func
 from eshkol.core import ast as A
 from eshkol.dialect import ops
 from eshkol.dialect.primitives import PRIMITIVES, Primitive
-from eshkol.lower.stablehlo import ArgSpec, NeedStatic, TType, XlaError, region_function
+from eshkol.lower.stablehlo import ArgSpec, NeedStatic, TType, XlaError, region_function, result_spec
 from eshkol.passes.fuse_tensors import _MOVABLE_PAST
 from eshkol.passes.xla_outline import _COMPUTE_KINDS, XLA_CALL, Region
 from eshkol.syntax.datum import Symbol
@@ -334,13 +334,7 @@ class StaticTypes:
     def region_spec(self, region: Region, inputs: list[ir.Value]) -> ArgSpec | None:
         """The result type of ``region`` on ``inputs``, when it is known."""
         specs = self.specs(inputs)
-        if specs is None:
-            return None
-        try:
-            _, result = region_function(region, specs)
-        except (XlaError, NeedStatic):
-            return None
-        return ArgSpec(result.type, result.type.rank == 0)
+        return None if specs is None else result_spec(region, specs)
 
 
 # ---- expressions as text (the region's body in the IR) ---------------------------------------------
