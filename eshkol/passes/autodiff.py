@@ -9,8 +9,10 @@ procedure it calls with the point) is differentiable (autodiff_analysis.py), the
     else:                        the runtime primitive, as before
 
 Forward mode (autodiff_jvp.py) serves derivative and directional-derivative, and gradient /
-value-and-grad of procedures with branches, loops or calls; reverse mode (autodiff_vjp.py)
-serves gradient / value-and-grad of straight-line code. Exact points, tensors, lists, and
+value-and-grad at a flonum point of procedures with loops or that reverse mode cannot follow;
+reverse mode serves gradient / value-and-grad otherwise: path by path for loop-free code
+(autodiff_vjp.py), with a stack of the loop blocks' values through loops
+(autodiff_vjp_loop.py). Exact points, tensors, lists, and
 run-time dual numbers (a derivative nested inside a runtime one) take the runtime path, so
 results and nesting (no perturbation confusion) are unchanged. Values that an enclosing
 runtime derivative makes dual and that reach the transformed code as captured variables are
@@ -52,7 +54,7 @@ class _Plan:
     fn: ir.Operation
     op: ir.Operation
     sym: str
-    mode: str       # 'forward' or 'reverse'
+    mode: str       # 'forward', 'reverse' or 'mixed' (flonum: forward; tensor: reverse)
     captured: list
 
 
@@ -76,6 +78,11 @@ def _decide(mi: ModuleInfo, op: ir.Operation) -> tuple[str, _Plan | None]:
     if inf.nreq != 1:
         return f"runtime: the procedure takes {inf.nreq} arguments, not one point", None
     mode = "reverse" if reverse else "forward"
+    if reverse and inf.loops and inf.reason is None:
+        # a flonum point through a loop: forward mode (one sweep, no stack); tensor points
+        # reverse mode with a stack
+        return ("transformed (reverse; a flonum point: forward)",
+                _Plan(None, op, callee.sym, "mixed", callee.captured))
     return f"transformed ({mode})", _Plan(None, op, callee.sym, mode, callee.captured)
 
 
@@ -124,11 +131,12 @@ def _rewrite(mi: ModuleInfo, plan: _Plan, target: str, tensor_target: str | None
             c = ir.Operation.create(ops.TRUTHY, results=[ir.IntegerType.get_signless(1)],
                                     operands=[is_t], loc=loc).result
             cf.CondBranchOp(c, [], [], tfast, slow)
-    arms = [(fast, target)] + ([(tfast, tensor_target)] if tfast is not None else [])
-    for block, sym in arms:
+    fast_mode = "forward" if plan.mode == "mixed" else plan.mode
+    arms = [(fast, target, fast_mode)] + ([(tfast, tensor_target, "reverse")] if tfast is not None else [])
+    for block, sym, mode in arms:
         b = Builder(blk.region, block, loc, mi)
         clos = b.closure(sym, list(plan.captured))
-        if plan.mode == "reverse":
+        if mode == "reverse":
             pair = b.call(clos, [x])
         else:
             seed = op.operands[2] if form == "directional-derivative" else b.float(1.0)
@@ -174,7 +182,9 @@ def transform(module: ir.Operation) -> list[Site]:
         if plan is None:
             continue
         plan.fn = fn
-        if plan.mode == "reverse":
+        if plan.mode == "mixed":
+            plans.append((plan, jb.ensure(plan.sym), vb.top(plan.sym, True)))
+        elif plan.mode == "reverse":
             plans.append((plan, vb.top(plan.sym, False), vb.top(plan.sym, True)))
         else:
             plans.append((plan, jb.ensure(plan.sym), None))

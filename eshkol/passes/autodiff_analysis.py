@@ -77,6 +77,7 @@ class FnInfo:
     reason: str | None = None   # why forward mode cannot transform it (None: it can)
     vjp_reason: str | None = None  # why reverse mode cannot (None: it can)
     straight: bool = False      # one block, no calls with active arguments
+    loops: bool = False         # has a loop: reverse mode keeps a stack (autodiff_vjp_loop.py)
 
 
 @dataclass
@@ -199,14 +200,19 @@ class ModuleInfo:
         return active
 
     def _paths_reason(self, inf: FnInfo) -> str | None:
-        """Why reverse mode cannot follow ``inf``'s control flow: a loop, or too many paths."""
+        """Why reverse mode cannot follow ``inf``'s control flow (None: it can). Loop-free
+        code is followed path by path (at most MAX_PATHS); code with a loop by a stack of the
+        blocks' values (``inf.loops`` set)."""
         npaths: dict[ir.Block, int] = {}
         for b in reversed(inf.blocks):       # successors first (acyclic: postorder)
             succ = successors(b)
+            if len(succ) == 2 and succ[0] == succ[1]:
+                return f"a branch with one target twice (in '{self.name_of(inf.sym)}')"
             if any(s not in npaths for s in succ):
-                return f"a loop (in '{self.name_of(inf.sym)}'): reverse mode follows loop-free code"
+                inf.loops = True
+                continue
             npaths[b] = max(1, sum(npaths[s] for s in succ))
-        if npaths[inf.blocks[0]] > MAX_PATHS:
+        if not inf.loops and npaths[inf.blocks[0]] > MAX_PATHS:
             return f"more than {MAX_PATHS} paths through the branches of '{self.name_of(inf.sym)}'"
         return None
 
@@ -263,6 +269,6 @@ class ModuleInfo:
 
 
 def vjp_ready(inf: FnInfo) -> bool:
-    """Whether reverse mode applies: one point, loop-free code whose active operations all
-    have VJPs (known callees included)."""
+    """Whether reverse mode applies: one point, code whose active operations all have VJPs
+    (known callees included)."""
     return inf.vjp_reason is None and inf.nreq == 1

@@ -129,6 +129,22 @@ SOURCES: dict[str, str] = {
         (reshape r (tensor-shape z)))
       (begin (apply tensor-set! z (append idx (list (+ (apply tensor-get z idx) g)))) z)))
 """,
+    # Reverse sweeps through loops (autodiff_vjp_loop.py): a carried adjoint nothing has added
+    # to yet is the fixnum 0 ('nothing yet', never a cotangent the rules make).
+    "adj-add": """
+(define (adj-add a c)
+  (cond ((eq? a 0) c) ((eq? c 0) a) (else (+ a c))))
+""",
+    # A carried adjoint as a real cotangent of x: 'nothing yet' becomes zeros of x's shape.
+    "adj-val": """
+(define (adj-val g x)
+  (if (eq? g 0) (if (tensor? x) (zeros-like x) 0.0) g))
+""",
+    # The in-place accumulator of element reads of x: a fresh zero tensor on first use.
+    "adj-acc-start": """
+(define (adj-acc-start acc x)
+  (if (eq? acc 0) (zeros-like x) acc))
+""",
 }
 
 PREFIX = "esk.ad."

@@ -27,6 +27,7 @@ from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo, attr_str, branch
 from eshkol.passes.autodiff_jvp import Builder, new_procedure
 from eshkol.passes.autodiff_rules import vjp_rule
 from eshkol.passes.autodiff_rules_tensor import SCATTER_ADD
+from eshkol.passes.autodiff_vjp_loop import LoopVJP
 
 
 class VJPBuilder:
@@ -54,7 +55,8 @@ class VJPBuilder:
         else:
             name = f"{sym}__vjpc_" + "".join("s" if k else "t" for k in kinds)
         self.made[key] = name
-        _VJPFunction(self, self.mi.info(sym), name, kinds, top).build()
+        inf = self.mi.info(sym)
+        (LoopVJP if inf.loops else _VJPFunction)(self, inf, name, kinds, top).build()
         return name
 
     def symbols(self) -> list[str]:

@@ -417,8 +417,84 @@ def test_tensor_fallbacks(tmp_path, env):
     assert out == [[2.0, 4.0], [3.0, 3.0], [2.0, 2.0], [2.0, 4.0], [3.0, 2.0]]
     paths = [line.split(": ", 2)[2] for line in report(tmp_path, env, FALLBACK)]
     assert paths[0] == paths[3] == "transformed (reverse)"
-    # a loop: forward mode only, whose guard takes flonum points: the tensor point goes to
-    # the runtime at run time (the result above)
-    assert paths[1] == "transformed (forward)", paths[1]
+    # a loop: a flonum point takes forward mode, a tensor point reverse mode with a stack
+    assert paths[1] == "transformed (reverse; a flonum point: forward)", paths[1]
     assert paths[2].startswith("runtime: ") and "closure" in paths[2], paths[2]
     assert paths[4].startswith("runtime: ") and "vref" in paths[4], paths[4]
+
+
+# ---- reverse mode through loops (a stack of the loop blocks' values) ----------------------------
+
+LOOPS = """
+(define (show x) (write x) (newline))
+(define W {W}) (define K 4)
+(define (rnn x) (let loop ((i 0) (h x))
+  (if (< i K) (loop (+ i 1) (tensor-tanh (tensor-add (matmul W h) (tensor-scale x 0.5))))
+      (tensor-sum (tensor-square h)))))
+(define (reads v) (let loop ((i 0) (s 0.0))
+  (if (< i (tensor-size v)) (loop (+ i 1) (+ s (* (tensor-get v i) (sin (tensor-get v i))))) s)))
+(define (branchy x) (do ((i 0 (+ i 1)) (h x (if (> (tensor-sum h) 0.0) (tensor-sin h) (tensor-mul h h))))
+  ((= i 5) (tensor-mean h))))
+(define (acc x n s) (if (= n 0) s (acc x (- n 1) (tensor-add (tensor-cos s) x))))
+(define (tail x) (tensor-sum (acc x 3 x)))
+(define fs (list rnn reads branchy tail))
+(define rt #f)
+(for-each (lambda (f) (set! rt f) (show (gradient rt X))) fs)
+(show (gradient rnn X)) (show (gradient reads X)) (show (gradient branchy X)) (show (gradient tail X))
+(call-with-values (lambda () (value-and-grad rnn X)) (lambda (v g) (show v) (show g)))
+"""
+
+
+def test_reverse_through_loops_vs_jax_and_runtime(tmp_path, env):
+    """Named let, do with a branch in the body, element reads summed in a loop, a
+    self-tail-recursive callee: the gradient at a tensor point by the transformed reverse
+    sweep (a stack) = jax.grad = the runtime tape."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    W = rng.normal(size=(5, 5)) * 0.4
+    X = rng.normal(size=(5,))
+    text = LOOPS.format(W=_lit(W)).replace("(define K 4)", f"(define K 4) (define X {_lit(X)})")
+
+    def rnn(x):
+        h = x
+        for _ in range(4):
+            h = jnp.tanh(W @ h + 0.5 * x)
+        return jnp.sum(h * h)
+
+    def reads(v):
+        return sum(v[i] * jnp.sin(v[i]) for i in range(v.shape[0]))
+
+    def branchy(x):
+        h = x
+        for _ in range(5):
+            h = jax.lax.cond(jnp.sum(h) > 0.0, jnp.sin, lambda h: h * h, h)
+        return jnp.mean(h)
+
+    def tail(x):
+        s = x
+        for _ in range(3):
+            s = jnp.cos(s) + x
+        return jnp.sum(s)
+
+    fns = [rnn, reads, branchy, tail]
+    got = _tensors(run(tmp_path, env, text))
+    assert len(got) == 10
+    for i, fn in enumerate(fns):
+        want = np.asarray(jax.grad(fn)(jnp.asarray(X)))
+        np.testing.assert_allclose(got[4 + i], want, rtol=1e-10, atol=1e-12, err_msg=fn.__name__)
+        np.testing.assert_allclose(got[4 + i], got[i], rtol=1e-10, atol=1e-12, err_msg=fn.__name__)
+    np.testing.assert_allclose(got[8], [float(rnn(jnp.asarray(X)))], rtol=1e-12)
+    np.testing.assert_allclose(got[9], got[4], rtol=0, atol=0)
+    lines = text.splitlines()
+    by_line = {}
+    for rep in report(tmp_path, env, text):
+        where, _form, path = rep.split(": ", 2)
+        by_line.setdefault(lines[int(where.split(":")[-2]) - 1], []).append(path)
+    loop = "transformed (reverse; a flonum point: forward)"   # forward for a flonum point
+    assert by_line["(for-each (lambda (f) (set! rt f) (show (gradient rt X))) fs)"][0].startswith("runtime: ")
+    # tail's loop is in its callee: reverse all the way
+    assert by_line["(show (gradient rnn X)) (show (gradient reads X)) (show (gradient branchy X)) "
+                   "(show (gradient tail X))"] == [loop] * 3 + ["transformed (reverse)"], by_line
+    assert by_line["(call-with-values (lambda () (value-and-grad rnn X)) (lambda (v g) (show v) (show g)))"] \
+        == [loop], by_line
