@@ -145,6 +145,21 @@ SOURCES: dict[str, str] = {
 (define (adj-acc-start acc x)
   (if (eq? acc 0) (zeros-like x) acc))
 """,
+    # Cotangent of (tensor-slice t bounds...): g added into zeros of t's shape where the slice
+    # read. The slice of a tensor of flat positions says which elements those are (whatever the
+    # bounds' form), so the bounds are interpreted by tensor-slice itself.
+    "slice-vjp": """
+(define (slice-vjp g t . bounds)
+  (let* ((n (tensor-size t))
+         (pos (apply tensor-slice (reshape (arange n) (tensor-shape t)) bounds))
+         (z (zeros n)) (m (tensor-size pos)))
+    (let loop ((k 0))
+      (if (< k m)
+          (let ((i (exact (round (tensor-ref pos k)))))
+            (tensor-set! z i (+ (tensor-ref z i) (tensor-ref g k)))
+            (loop (+ k 1)))
+          (reshape z (tensor-shape t))))))
+""",
 }
 
 PREFIX = "esk.ad."

@@ -150,6 +150,16 @@ def _transpose_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) ->
     return [b.prim("transpose", g, *p[1:]), *([None] * (len(p) - 1))]
 
 
+@rule("jvp", "tensor-slice")
+def _slice_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
+    return None if d[0] is None else b.prim("tensor-slice", d[0], *p[1:])
+
+
+@rule("vjp", "tensor-slice")
+def _slice_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
+    return [b.helper("slice-vjp", g, *p), *([None] * (len(p) - 1))]
+
+
 # ---- element and block reads: a one-hot scatter of the cotangent -----------------------------------
 
 # read primitive -> the helper that adds a cotangent into an accumulator at the read's index

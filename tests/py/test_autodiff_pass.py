@@ -437,10 +437,13 @@ LOOPS = """
   ((= i 5) (tensor-mean h))))
 (define (acc x n s) (if (= n 0) s (acc x (- n 1) (tensor-add (tensor-cos s) x))))
 (define (tail x) (tensor-sum (acc x 3 x)))
-(define fs (list rnn reads branchy tail))
+(define (slices p) (let loop ((i 0) (s (tensor-sum (tensor-sin (tensor-slice (reshape p '(1 5)) '(0 1) '(1 4))))))
+  (if (< i 3) (loop (+ i 1) (+ s (tensor-sum (tensor-square (tensor-slice p i (+ i 2)))))) s)))
+(define fs (list rnn reads branchy tail slices))
 (define rt #f)
 (for-each (lambda (f) (set! rt f) (show (gradient rt X))) fs)
 (show (gradient rnn X)) (show (gradient reads X)) (show (gradient branchy X)) (show (gradient tail X))
+(show (gradient slices X))
 (call-with-values (lambda () (value-and-grad rnn X)) (lambda (v g) (show v) (show g)))
 """
 
@@ -477,15 +480,22 @@ def test_reverse_through_loops_vs_jax_and_runtime(tmp_path, env):
             s = jnp.cos(s) + x
         return jnp.sum(s)
 
-    fns = [rnn, reads, branchy, tail]
+    def slices(p):
+        s = jnp.sum(jnp.sin(p[1:4]))
+        for i in range(3):
+            s = s + jnp.sum(jnp.square(p[i:i + 2]))
+        return s
+
+    fns = [rnn, reads, branchy, tail, slices]
+    n = len(fns)
     got = _tensors(run(tmp_path, env, text))
-    assert len(got) == 10
+    assert len(got) == 2 * n + 2
     for i, fn in enumerate(fns):
         want = np.asarray(jax.grad(fn)(jnp.asarray(X)))
-        np.testing.assert_allclose(got[4 + i], want, rtol=1e-10, atol=1e-12, err_msg=fn.__name__)
-        np.testing.assert_allclose(got[4 + i], got[i], rtol=1e-10, atol=1e-12, err_msg=fn.__name__)
-    np.testing.assert_allclose(got[8], [float(rnn(jnp.asarray(X)))], rtol=1e-12)
-    np.testing.assert_allclose(got[9], got[4], rtol=0, atol=0)
+        np.testing.assert_allclose(got[n + i], want, rtol=1e-10, atol=1e-12, err_msg=fn.__name__)
+        np.testing.assert_allclose(got[n + i], got[i], rtol=1e-10, atol=1e-12, err_msg=fn.__name__)
+    np.testing.assert_allclose(got[2 * n], [float(rnn(jnp.asarray(X)))], rtol=1e-12)
+    np.testing.assert_allclose(got[2 * n + 1], got[n], rtol=0, atol=0)
     lines = text.splitlines()
     by_line = {}
     for rep in report(tmp_path, env, text):
@@ -496,5 +506,6 @@ def test_reverse_through_loops_vs_jax_and_runtime(tmp_path, env):
     # tail's loop is in its callee: reverse all the way
     assert by_line["(show (gradient rnn X)) (show (gradient reads X)) (show (gradient branchy X)) "
                    "(show (gradient tail X))"] == [loop] * 3 + ["transformed (reverse)"], by_line
+    assert by_line["(show (gradient slices X))"] == [loop], by_line
     assert by_line["(call-with-values (lambda () (value-and-grad rnn X)) (lambda (v g) (show v) (show g)))"] \
         == [loop], by_line
