@@ -31,9 +31,10 @@ from mlir import ir
 from mlir.dialects import arith, cf
 
 from eshkol.dialect import ops
-from eshkol.passes.autodiff_analysis import ModuleInfo, attr_str, reverse_postorder, vjp_ready
+from eshkol.passes.autodiff_analysis import ModuleInfo, attr_str, vjp_ready
 from eshkol.passes.autodiff_jvp import Builder, JVPBuilder
 from eshkol.passes.autodiff_vjp import VJPBuilder
+from eshkol.passes.cfg import reverse_postorder
 
 # Calculus forms handled, with the operand count of the form that is transformed.
 FORMS = {"derivative": 2, "D": 2, "directional-derivative": 3, "gradient": 2, "value-and-grad": 2}

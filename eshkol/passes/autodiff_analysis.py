@@ -16,6 +16,7 @@ from mlir import ir
 
 from eshkol.dialect import ops
 from eshkol.passes.autodiff_rules import PASSIVE_RESULT, jvp_rule, vjp_rule
+from eshkol.passes.cfg import branch_edges, reverse_postorder, successors
 
 # Reverse mode follows each path through the procedure's branches separately (the adjoint
 # sweep of a path reads that path's forward values): a bound on the paths keeps code small.
@@ -31,37 +32,6 @@ def owner_op(v: ir.Value):
     """The op defining ``v``, or None for a block argument."""
     o = v.owner
     return None if isinstance(o, ir.Block) else o
-
-
-def reverse_postorder(entry: ir.Block) -> list[ir.Block]:
-    """Blocks reachable from ``entry``, each after its dominators."""
-    seen, post = {entry}, []
-    stack = [(entry, iter(successors(entry)))]
-    while stack:
-        b, it = stack[-1]
-        nxt = next(it, None)
-        if nxt is None:
-            post.append(b)
-            stack.pop()
-        elif nxt not in seen:
-            seen.add(nxt)
-            stack.append((nxt, iter(successors(nxt))))
-    return post[::-1]
-
-
-def successors(b: ir.Block) -> list[ir.Block]:
-    """The successor blocks of ``b``'s terminator."""
-    opl = list(b.operations)
-    return list(opl[-1].operation.successors) if opl else []
-
-
-def branch_edges(op) -> list[tuple[ir.Block, list[ir.Value]]]:
-    """(successor, operands passed) of a cf.br / cf.cond_br."""
-    if op.name == "cf.br":
-        return [(op.successors[0], list(op.operands))]
-    view = op.opview
-    return [(op.successors[0], list(view.trueDestOperands)),
-            (op.successors[1], list(view.falseDestOperands))]
 
 
 @dataclass

@@ -36,6 +36,7 @@ from mlir import ir
 from mlir.dialects import arith, cf, func
 
 from eshkol.dialect import ops
+from eshkol.passes.cfg import branch_edges, reverse_postorder
 from eshkol.passes.spec_rules import B1, BOT, F64, HINTING, I64, PURE_PRIMS, VAL, join, rule_for
 
 # Declared parameter types (LANGUAGE.md) that specialization uses.
@@ -174,28 +175,6 @@ class ModuleSpecializer:
             new.attributes["sym_name"] = ir.StringAttr.get(sym)
 
 
-def _reverse_postorder(entry: ir.Block, stop: set = frozenset()) -> list[ir.Block]:
-    """The blocks reachable from ``entry`` (not through ``stop``), each after its dominators."""
-    seen = {entry} | set(stop)
-    post: list[ir.Block] = []
-    stack = [(entry, iter(_successors(entry)))]
-    while stack:
-        b, it = stack[-1]
-        nxt = next(it, None)
-        if nxt is None:
-            post.append(b)
-            stack.pop()
-        elif nxt not in seen:
-            seen.add(nxt)
-            stack.append((nxt, iter(_successors(nxt))))
-    return post[::-1]
-
-
-def _successors(b: ir.Block) -> list[ir.Block]:
-    ops_ = list(b.operations)
-    return list(ops_[-1].operation.successors) if ops_ else []
-
-
 def _makes_tail_calls(fn) -> bool:
     for block in fn.regions[0].blocks:
         for op in block.operations:
@@ -214,7 +193,7 @@ class FunctionSpecializer:
         self.sym = sym
         self.entry_types = entry_types
         self.clone_name = clone_name
-        self.blocks = _reverse_postorder(list(fn.regions[0].blocks)[0])
+        self.blocks = reverse_postorder(list(fn.regions[0].blocks)[0])
         self.is_proc = ops.ATTR_NREQ in fn.attributes
         self.self_arg = self.blocks[0].arguments[0] if self.is_proc else None
         self.changes = 0
@@ -239,7 +218,7 @@ class FunctionSpecializer:
                     op = op.operation
                     name = op.name
                     if name in ("cf.br", "cf.cond_br"):
-                        for succ, args in self._edges(op):
+                        for succ, args in branch_edges(op):
                             for arg, v in zip(succ.arguments, args, strict=True):
                                 if arg in an.spec:  # converted (with a check) on the edge
                                     if T.get(v) == VAL:
@@ -285,14 +264,6 @@ class FunctionSpecializer:
                 return [rule.result]
             return [VAL]
         return [_type_str(r.type) for r in op.results]
-
-    @staticmethod
-    def _edges(op) -> list[tuple[ir.Block, list[ir.Value]]]:
-        if op.name == "cf.br":
-            return [(op.successors[0], list(op.operands))]
-        view = op.opview
-        return [(op.successors[0], list(view.trueDestOperands)),
-                (op.successors[1], list(view.falseDestOperands))]
 
     def _speculable(self, v: ir.Value) -> bool:
         """Values whose type may be guessed: parameters and results of ops that are not
@@ -428,7 +399,7 @@ class Rewriter:
         # Definitions before uses, for the text lowering: the specialized blocks in reverse
         # postorder, then the deopt exits, then the generic copy (closed form: any order).
         deopts = [d for d, _ in self.deopt_sites]
-        for b in _reverse_postorder(e, stop=set(deopts)) + deopts + list(self.gblocks.values()):
+        for b in reverse_postorder(e, stop=set(deopts)) + deopts + list(self.gblocks.values()):
             b.append_to(new.body)
         return new.operation
 
