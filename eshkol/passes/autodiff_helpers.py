@@ -150,15 +150,19 @@ SOURCES: dict[str, str] = {
     # bounds' form), so the bounds are interpreted by tensor-slice itself.
     "slice-vjp": """
 (define (slice-vjp g t . bounds)
-  (let* ((n (tensor-size t))
-         (pos (apply tensor-slice (reshape (arange n) (tensor-shape t)) bounds))
-         (z (zeros n)) (m (tensor-size pos)))
-    (let loop ((k 0))
-      (if (< k m)
-          (let ((i (exact (round (tensor-ref pos k)))))
-            (tensor-set! z i (+ (tensor-ref z i) (tensor-ref g k)))
-            (loop (+ k 1)))
-          (reshape z (tensor-shape t))))))
+  (if (and (= (tensor-rank t) 1) (= (length bounds) 2) (number? (car bounds)) (number? (cadr bounds)))
+      ;; a range of a vector (a flat parameter vector's pieces): g between two runs of zeros
+      (let* ((n (tensor-size t))
+             (s (car bounds)) (s (if (< s 0) (+ s n) s))
+             (e (cadr bounds)) (e (if (< e 0) (+ e n) e)))
+        (tensor-concat (zeros s) (reshape g (tensor-size g)) (zeros (- n (max s e)))))
+      ;; otherwise the flat positions the slice read (distinct: a slice never reads one
+      ;; twice) get g
+      (let* ((n (tensor-size t))
+             (pos (apply tensor-slice (reshape (arange n) (tensor-shape t)) bounds))
+             (z (zeros n)))
+        (tensor-scatter! z (reshape pos (tensor-size pos)) (reshape g (tensor-size g)))
+        (reshape z (tensor-shape t)))))
 """,
 }
 
