@@ -99,6 +99,70 @@ SOURCES: dict[str, str] = {
                  (let lead ((d d))
                    (if (> (tensor-rank d) rb) (lead (tensor-sum d 0)) (reshape d (tensor-shape b))))))))))
 """,
+    # Cotangents of r = (tensor-dot a b), numpy.dot: a scalar operand scales, otherwise (b of
+    # rank <= 2) it is matmul (as the runtime's rule, which also refuses b of rank > 2).
+    "dot-da": """
+(define (dot-da g a b)
+  (let ((sa (or (not (tensor? a)) (= (tensor-rank a) 0)))
+        (sb (or (not (tensor? b)) (= (tensor-rank b) 0))))
+    (cond (sa (let ((c (* g b))) (if (tensor? c) (tensor-sum c) c)))
+          (sb (* g b))
+          ((> (tensor-rank b) 2)
+           (error "tensor-dot: differentiation with a second operand of rank > 2 is not supported"))
+          (else
+           (let ((ra (tensor-rank a)) (rb (tensor-rank b)))
+             (cond ((and (= ra 1) (= rb 1)) (* g b))
+                   ((= ra 1) (matmul b g))
+                   ((= rb 1) (outer g b))
+                   (else
+                    (let ((d (matmul g (transpose b))))
+                      (if (equal? (tensor-shape d) (tensor-shape a))
+                          d
+                          (let lead ((d d))
+                            (if (> (tensor-rank d) ra) (lead (tensor-sum d 0)) (reshape d (tensor-shape a)))))))))))))
+""",
+    "dot-db": """
+(define (dot-db g a b)
+  (let ((sa (or (not (tensor? a)) (= (tensor-rank a) 0)))
+        (sb (or (not (tensor? b)) (= (tensor-rank b) 0))))
+    (cond (sb (let ((c (* g a))) (if (tensor? c) (tensor-sum c) c)))
+          (sa (* g a))
+          ((> (tensor-rank b) 2)
+           (error "tensor-dot: differentiation with a second operand of rank > 2 is not supported"))
+          (else
+           (let ((ra (tensor-rank a)) (rb (tensor-rank b)))
+             (cond ((and (= ra 1) (= rb 1)) (* g a))
+                   ((= ra 1) (outer a g))
+                   (else
+                    (let ((d (matmul (transpose a (- ra 2) (- ra 1)) g)))
+                      (if (equal? (tensor-shape d) (tensor-shape b))
+                          d
+                          (let lead ((d d))
+                            (if (> (tensor-rank d) rb) (lead (tensor-sum d 0)) (reshape d (tensor-shape b)))))))))))))
+""",
+    # Cotangent of (tensor-prod x [axis]): g times the product of the other elements of each
+    # element's reduced slice. Not r / x, which is nan at a zero: with z zeros in a slice and
+    # q the product of its nonzero elements, that is q / x when z = 0, q at the zero when
+    # z = 1, and 0 when z > 1.
+    "prod-vjp": """
+(define (prod-vjp g x . axis)
+  (if (not (tensor? x))
+      g
+      (let* ((shape (tensor-shape x))
+             (ax (if (null? axis) #f (if (< (car axis) 0) (+ (car axis) (length shape)) (car axis))))
+             ;; the reduced shape with the axis kept (size 1): reduced values broadcast back
+             (ks (and ax (let put ((s shape) (i 0) (acc '()))
+                           (if (null? s)
+                               (reverse acc)
+                               (put (cdr s) (+ i 1) (cons (if (= i ax) 1 (car s)) acc))))))
+             (zero (tensor-eq x 0.0))
+             (xs (tensor-where zero 1.0 x))
+             (q (+ (zeros-like x) (if ax (reshape (tensor-prod xs ax) ks) (tensor-prod xs))))
+             (z (+ (zeros-like x) (if ax (reshape (tensor-sum zero ax) ks) (tensor-sum zero)))))
+        (tensor-mul (+ (zeros-like x) (if ax (reshape g ks) g))
+                    (tensor-where (tensor-eq z 0.0) (tensor-div q xs)
+                                  (tensor-where (tensor-eq z 1.0) (tensor-mul zero q) 0.0))))))
+""",
     # sign(p) as floats (the derivative of abs: 0 at 0, as the runtime's rule).
     "sign": """
 (define (sign p)

@@ -13,7 +13,7 @@ from mlir import ir
 
 from eshkol.dialect.primitives import rule
 from eshkol.dialect.prims_tensor import ELEMENTWISE_UNARY
-from eshkol.passes.autodiff_rules import UNARY_TIMES, Builder, pick_vjp, unary
+from eshkol.passes.autodiff_rules import UNARY_TIMES, Builder, _expt_jvp, _expt_vjp, pick_vjp, unary
 
 # ---- elementwise unary: the scalar formula, elementwise ---------------------------------------
 
@@ -97,6 +97,32 @@ def _min_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
     return pick_vjp(b, p, g, need, False)
 
 
+# tensor-pow: expt's rules (b a^(b-1); r log a for the exponent), the cotangents summed down to
+# each operand's shape (either operand may be a number or a tensor).
+rule("jvp", "tensor-pow")(_expt_jvp)
+rule("vjp", "tensor-pow")(_expt_vjp)
+
+
+@rule("jvp", "tensor-where")
+def _where_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
+    # the condition only selects: the chosen branch's tangent (zero for a passive branch)
+    if d[1] is None and d[2] is None:
+        return None
+    zero = b.float(0.0)
+    return b.prim("tensor-where", p[0], zero if d[1] is None else d[1], zero if d[2] is None else d[2])
+
+
+@rule("vjp", "tensor-where")
+def _where_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
+    # no cotangent through the condition; g routed to the branch each element took (a where,
+    # not a 0/1 mask product, so an inf or nan in g stays out of the other branch), then
+    # summed down to the branch's shape
+    zero = b.float(0.0)
+    return [None,
+            _ub(b, b.prim("tensor-where", p[0], g, zero), p[1]) if need[1] else None,
+            _ub(b, b.prim("tensor-where", p[0], zero, g), p[2]) if need[2] else None]
+
+
 # ---- reductions: the cotangent spread back over the reduced elements ----------------------------
 
 @rule("jvp", "tensor-sum", "tensor-mean")
@@ -115,6 +141,12 @@ def _mean_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list
     return [b.helper("mean-vjp", g, *p), *([None] * (len(p) - 1))]
 
 
+@rule("vjp", "tensor-prod")
+def _prod_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
+    # the product of the other elements (exact where elements are zero: no division by them)
+    return [b.helper("prod-vjp", g, *p), *([None] * (len(p) - 1))]
+
+
 # ---- matmul -------------------------------------------------------------------------------------
 
 @rule("jvp", "matmul", "tensor-matmul")
@@ -130,6 +162,21 @@ def _matmul_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
 def _matmul_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
     return [b.helper("matmul-da", g, p[0], p[1]) if need[0] else None,
             b.helper("matmul-db", g, p[0], p[1]) if need[1] else None]
+
+
+@rule("jvp", "tensor-dot")
+def _dot_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
+    left = None if d[0] is None else b.prim("tensor-dot", d[0], p[1])
+    right = None if d[1] is None else b.prim("tensor-dot", p[0], d[1])
+    if left is None or right is None:
+        return left if right is None else right
+    return b.prim("%add2", left, right)
+
+
+@rule("vjp", "tensor-dot")
+def _dot_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
+    return [b.helper("dot-da", g, p[0], p[1]) if need[0] else None,
+            b.helper("dot-db", g, p[0], p[1]) if need[1] else None]
 
 
 # ---- shape: the cotangent moved back --------------------------------------------------------------
@@ -163,10 +210,11 @@ def _slice_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> lis
 # ---- element and block reads: a one-hot scatter of the cotangent -----------------------------------
 
 # read primitive -> the helper that adds a cotangent into an accumulator at the read's index
-SCATTER_ADD = {"tensor-get": "get-acc", "tensor-ref": "ref-acc"}
+# (vref t k) on a tensor is (tensor-get t k): an element of a vector, a row of a matrix.
+SCATTER_ADD = {"tensor-get": "get-acc", "tensor-ref": "ref-acc", "vref": "get-acc"}
 
 
-@rule("jvp", "tensor-get", "tensor-ref")
+@rule("jvp", "tensor-get", "tensor-ref", "vref")
 def _get_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
     return None if d[0] is None else b.prim(_name_of(r), d[0], *p[1:])
 
