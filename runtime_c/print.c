@@ -39,6 +39,19 @@ static void round_ties_away(double d, int prec, char *digits, int *nd, int *exp1
   }
 }
 
+/* d with mid+1 significant digits as "%e" text, a tie rounded as Chez does: the candidate a
+ * round trip is tried on (an exact tie rounded to even can fail to read back where the
+ * rounding away succeeds: 2^-24 is 5.960464477539063e-8, not 17 digits). */
+static void sci_ties_away(double d, int prec, char *out, size_t size) {
+  char digits[24];
+  int exp10;
+  snprintf(out, size, "%.*e", prec, d);
+  int nd = split_sci(out, prec + 1, digits, &exp10);
+  round_ties_away(d, prec, digits, &nd, &exp10);
+  digits[nd] = '\0';
+  snprintf(out, size, "%s%c.%se%d", signbit(d) ? "-" : "", digits[0], digits + 1, exp10);
+}
+
 int esk_format_double(double d, char *buf, size_t size) {
   if (isnan(d)) return snprintf(buf, size, "+nan.0");
   if (isinf(d)) return snprintf(buf, size, d > 0 ? "+inf.0" : "-inf.0");
@@ -52,7 +65,7 @@ int esk_format_double(double d, char *buf, size_t size) {
   int lo = 0, hi = 16;
   while (lo < hi) {
     int mid = (lo + hi) / 2;
-    snprintf(trial, sizeof trial, "%.*e", mid, d);
+    sci_ties_away(d, mid, trial, sizeof trial);
     if (strtod(trial, NULL) == d) {
       hi = mid;
       memcpy(sci, trial, sizeof sci);
