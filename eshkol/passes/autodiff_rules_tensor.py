@@ -141,6 +141,15 @@ def _mean_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list
     return [b.helper("mean-vjp", g, *p), *([None] * (len(p) - 1))]
 
 
+@rule("jvp", "tensor-prod")
+def _prod_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
+    # the tangent weighted by the VJP's per-element weights (its cotangent of a one), reduced
+    if d[0] is None:
+        return None
+    one = b.float(1.0) if len(p) == 1 else b.prim("ones-like", r)
+    return b.prim("tensor-sum", b.prim("%mul2", b.helper("prod-vjp", one, *p), d[0]), *p[1:])
+
+
 @rule("vjp", "tensor-prod")
 def _prod_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
     # the product of the other elements (exact where elements are zero: no division by them)

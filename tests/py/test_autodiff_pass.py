@@ -532,6 +532,7 @@ MORE = """
 (set! rt all)
 (show (gradient rt X))
 (show (gradient all X)) (show (gradient prod X)) (show (gradient prod Z))
+(show (derivative (lambda (s) (prod (tensor-add Z (tensor-scale X s)))) 0.0))
 """
 
 
@@ -540,7 +541,8 @@ def test_dot_pow_prod_where_compare_vref_vs_jax_and_runtime(tmp_path, env):
     and along either axis, at a point with no zero and at one with one zero in some slices and
     two in another), tensor-where (a broadcast branch), the comparison masks (passive) and
     vref: every gradient transformed in reverse mode, = jax.grad and (tensor-prod aside: the
-    runtime tape has no rule for it) = the runtime tape."""
+    runtime tape has no rule for it) = the runtime tape; a derivative at a flonum point through
+    tensor-prod transformed in forward mode, = jax.grad."""
     import numpy as np
 
     rng = np.random.default_rng(5)
@@ -565,7 +567,7 @@ def test_dot_pow_prod_where_compare_vref_vs_jax_and_runtime(tmp_path, env):
                 + jnp.sum(jnp.prod(x.reshape(3, 2), 0)))
 
     got = _tensors(run(tmp_path, env, text))
-    assert len(got) == 4
+    assert len(got) == 5
 
     def f(x, p, q):   # one jit of all three gradients: eager jax costs seconds
         return dot(x) + pow_(x) + sel(x) + prod(p) + prod(q)
@@ -573,7 +575,10 @@ def test_dot_pow_prod_where_compare_vref_vs_jax_and_runtime(tmp_path, env):
     for i, name in enumerate(["dot+pow+sel", "prod", "prod at zeros"]):
         np.testing.assert_allclose(got[1 + i], want[i], rtol=1e-10, atol=1e-12, err_msg=name)
     np.testing.assert_allclose(got[1], got[0], rtol=1e-10, atol=1e-12)
+    # forward mode (a flonum point) through tensor-prod, starting at the zeros of Z
+    want = jax.jit(jax.grad(lambda s: prod(Z + s * X)))(0.0)
+    np.testing.assert_allclose(got[4], [float(want)], rtol=1e-10, err_msg="prod forward")
     reps = [line.split(": ", 2) for line in report(tmp_path, env, text)]   # file:line:col, form, path
     paths = [path for _w, _f, path in sorted(reps, key=lambda r: [int(k) for k in r[0].rsplit(":", 2)[1:]])]
     assert paths[0].startswith("runtime: "), paths
-    assert paths[1:] == ["transformed (reverse)"] * 3, paths
+    assert paths[1:] == ["transformed (reverse)"] * 3 + ["transformed (forward)"], paths
