@@ -27,7 +27,7 @@ from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo, attr_str
 from eshkol.passes.autodiff_jvp import Builder, new_procedure
 from eshkol.passes.autodiff_rules import vjp_rule
 from eshkol.passes.autodiff_rules_tensor import SCATTER_ADD
-from eshkol.passes.autodiff_vjp_loop import LoopVJP
+from eshkol.passes.autodiff_vjp_loop import LoopVJP, call_adjoints
 from eshkol.passes.cfg import branch_edges
 
 
@@ -218,20 +218,4 @@ class _VJPFunction:
 
     def call_vjp(self, op, g: ir.Value) -> None:
         """A call of a known procedure: its VJP procedure gives its arguments' adjoints."""
-        b = self.b
-        callee = self.mi.callee_of(op.operands[0], self.self_arg, self.inf.sym)
-        args = list(op.operands)[1:]
-        vargs = [self.vmap[v] for v in args]
-        kinds = tuple(b.is_scalar(v) for v in vargs)
-        sym = self.vb.callee(callee.sym, kinds)
-        captured = [self.vmap[v] for v in callee.captured] if callee.kind == "local" else []
-        pair = b.call(b.closure(sym, captured), [*vargs, g])
-        adjs = b.prim("cdr", pair)
-        for i, v in enumerate(args):
-            if v in self.inf.active:
-                a = b.prim("car", adjs)
-                if kinds[i]:
-                    b.scal.add(a)
-                self.add(v, a)
-            if i + 1 < len(args):
-                adjs = b.prim("cdr", adjs)
+        call_adjoints(self, op, g, self.add)

@@ -423,20 +423,26 @@ class LoopVJP:
 
     def call_vjp(self, op, g: ir.Value) -> None:
         """A call of a known procedure: its VJP procedure gives its arguments' adjoints."""
-        b = self.b
-        callee = self.mi.callee_of(op.operands[0], self.self_arg, self.inf.sym)
-        args = list(op.operands)[1:]
-        vargs = [self.vmap[v] for v in args]
-        kinds = tuple(b.is_scalar(v) for v in vargs)
-        sym = self.vb.callee(callee.sym, kinds)
-        captured = [self.vmap[v] for v in callee.captured] if callee.kind == "local" else []
-        pair = b.call(b.closure(sym, captured), [*vargs, g])
-        adjs = b.prim("cdr", pair)
-        for i, v in enumerate(args):
-            if v in self.inf.active:
-                a = b.prim("car", adjs)
-                if kinds[i]:
-                    b.scal.add(a)
-                self.contribute(v, a)
-            if i + 1 < len(args):
-                adjs = b.prim("cdr", adjs)
+        call_adjoints(self, op, g, self.contribute)
+
+
+def call_adjoints(sweep, op, g: ir.Value, add) -> None:
+    """Emit the call of a known callee's VJP procedure for ``op`` (a call) with cotangent ``g``,
+    and hand each active argument's adjoint to ``add`` (shared by both reverse sweeps)."""
+    b = sweep.b
+    callee = sweep.mi.callee_of(op.operands[0], sweep.self_arg, sweep.inf.sym)
+    args = list(op.operands)[1:]
+    vargs = [sweep.vmap[v] for v in args]
+    kinds = tuple(b.is_scalar(v) for v in vargs)
+    sym = sweep.vb.callee(callee.sym, kinds)
+    captured = [sweep.vmap[v] for v in callee.captured] if callee.kind == "local" else []
+    pair = b.call(b.closure(sym, captured), [*vargs, g])
+    adjs = b.prim("cdr", pair)
+    for i, v in enumerate(args):
+        if v in sweep.inf.active:
+            a = b.prim("car", adjs)
+            if kinds[i]:
+                b.scal.add(a)
+            add(v, a)
+        if i + 1 < len(args):
+            adjs = b.prim("cdr", adjs)
