@@ -194,7 +194,7 @@ def _save_resolution(memo: tuple, lib: Library) -> None:
 
     record = {"name": lib.name, "key": lib.key, "shared": str(lib.shared), "obj": str(lib.obj),
               "exports": lib.exports, "uses": list(lib.uses),
-              "deps": [[d.name.split(".")[0] if d.name != PRELUDE else PRELUDE, str(d.source), d.key]
+              "deps": [[d.name.rsplit(".", 1)[0] if d.name != PRELUDE else PRELUDE, str(d.source), d.key]
                        for d in lib.deps]}
     path = _resolution_file(memo)
     tmp = Path(f"{path}.{os.getpid()}.tmp")
