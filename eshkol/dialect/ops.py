@@ -58,6 +58,17 @@ ATTR_TOPLEVEL = "eshkol.toplevel"  # unit: a chunk of top-level forms
 IMM_KINDS = ("bool", "char", "nil", "void", "default")
 
 
+def attr_str(op, name: str) -> str:
+    """The string attribute ``name`` of ``op``."""
+    return ir.StringAttr(op.attributes[name]).value
+
+
+def owner_op(v: ir.Value):
+    """The op defining ``v``, or None for a block argument."""
+    o = v.owner
+    return None if isinstance(o, ir.Block) else o
+
+
 def make_context() -> ir.Context:
     """A context with the eshkol dialect (and the upstream dialects) loaded."""
     ctx = ir.Context()

@@ -61,10 +61,6 @@ def _attr_int(op, name: str) -> int:
     return ir.IntegerAttr(op.attributes[name]).value
 
 
-def _attr_str(op, name: str) -> str:
-    return ir.StringAttr(op.attributes[name]).value
-
-
 def _attr_sym(op, name: str) -> str:
     return ir.FlatSymbolRefAttr(op.attributes[name]).value
 
@@ -367,7 +363,7 @@ class FunctionLowering(TypedOpsLowering):
         self.bind(op.result, self.const_value(abi.T_FLONUM, bits))
 
     def op_eshkol_const_imm(self, op) -> None:
-        tag = abi.IMM_TAGS[_attr_str(op, "kind")]
+        tag = abi.IMM_TAGS[ops.attr_str(op, "kind")]
         self.bind(op.result, self.const_value(tag, _attr_int(op, "value")))
 
     def _const_slot_value(self, op, kind: str, text: str) -> None:
@@ -375,16 +371,16 @@ class FunctionLowering(TypedOpsLowering):
         self.bind(op.result, self.load(self.slot_ptr(idx)))
 
     def op_eshkol_const_string(self, op) -> None:
-        self._const_slot_value(op, "string", _attr_str(op, "value"))
+        self._const_slot_value(op, "string", ops.attr_str(op, "value"))
 
     def op_eshkol_const_exact(self, op) -> None:
-        self._const_slot_value(op, "exact", _attr_str(op, "value"))
+        self._const_slot_value(op, "exact", ops.attr_str(op, "value"))
 
     def op_eshkol_const_symbol(self, op) -> None:
-        self._const_slot_value(op, "symbol", _attr_str(op, "value"))
+        self._const_slot_value(op, "symbol", ops.attr_str(op, "value"))
 
     def op_eshkol_prim_ref(self, op) -> None:
-        name = _attr_str(op, "name")
+        name = ops.attr_str(op, "name")
         self.st.prim_wrappers.add(name)
         self._const_slot_value(op, "prim", name)
 
@@ -413,7 +409,7 @@ class FunctionLowering(TypedOpsLowering):
 
     def op_eshkol_global_set(self, op) -> None:
         name, ptr = self._global_slot(op)
-        if _attr_str(op, "kind") == "set":
+        if ops.attr_str(op, "kind") == "set":
             self._check_bound(op, name, self.load(ptr))
         self.emit(f"llvm.store {self.val(op.operands[0])}, {ptr} : {V}, !llvm.ptr")
 
@@ -503,7 +499,7 @@ class FunctionLowering(TypedOpsLowering):
         self._call(op, tail=not self.toplevel)
 
     def op_eshkol_prim(self, op) -> None:
-        name = _attr_str(op, "name")
+        name = ops.attr_str(op, "name")
         p = PRIMITIVES.get(name)
         if p is None:
             raise EshkolError(None, f"{_loc_of(op)}: unknown primitive '{name}'")
@@ -599,16 +595,16 @@ class ModuleLowering:
         for op in self.body.operations:
             name = op.operation.name
             if name == ops.GLOBAL:
-                st.globals[_attr_str(op, "sym_name")] = len(st.globals)
+                st.globals[ops.attr_str(op, "sym_name")] = len(st.globals)
             elif name == ops.EXTERN_GLOBAL:
-                st.externs[_attr_str(op, "sym_name")] = (_attr_str(op, "library"), _attr_int(op, "index"))
+                st.externs[ops.attr_str(op, "sym_name")] = (ops.attr_str(op, "library"), _attr_int(op, "index"))
             elif name == "func.func":
                 sym = ir.StringAttr(op.attributes["sym_name"]).value
                 fns.append(op)
                 if ops.ATTR_ENTRY not in op.attributes:
                     st.funcs[sym] = f"esk_fn.{len(st.funcs)}"
                 if ops.ATTR_NAME in op.attributes:
-                    st.func_names[sym] = _attr_str(op, ops.ATTR_NAME)
+                    st.func_names[sym] = ops.attr_str(op, ops.ATTR_NAME)
             elif name.startswith("llvm."):  # already lowered (generated tensor kernels)
                 st.passthrough.append(str(op))
             else:

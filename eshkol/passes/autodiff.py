@@ -31,7 +31,8 @@ from mlir import ir
 from mlir.dialects import arith, cf
 
 from eshkol.dialect import ops
-from eshkol.passes.autodiff_analysis import ModuleInfo, attr_str, vjp_ready
+from eshkol.dialect.ops import attr_str
+from eshkol.passes.autodiff_analysis import ModuleInfo, vjp_ready
 from eshkol.passes.autodiff_jvp import Builder, JVPBuilder
 from eshkol.passes.autodiff_vjp import VJPBuilder
 from eshkol.passes.cfg import reverse_postorder

@@ -15,23 +15,13 @@ from dataclasses import dataclass, field
 from mlir import ir
 
 from eshkol.dialect import ops
+from eshkol.dialect.ops import attr_str, owner_op
 from eshkol.passes.autodiff_rules import PASSIVE_RESULT, jvp_rule, vjp_rule
 from eshkol.passes.cfg import branch_edges, reverse_postorder, successors
 
 # Reverse mode follows each path through the procedure's branches separately (the adjoint
 # sweep of a path reads that path's forward values): a bound on the paths keeps code small.
 MAX_PATHS = 32
-
-
-def attr_str(op, name: str) -> str:
-    """A string attribute of ``op``."""
-    return ir.StringAttr(op.attributes[name]).value
-
-
-def owner_op(v: ir.Value):
-    """The op defining ``v``, or None for a block argument."""
-    o = v.owner
-    return None if isinstance(o, ir.Block) else o
 
 
 @dataclass

@@ -15,7 +15,8 @@ from mlir import ir
 from mlir.dialects import cf, func
 
 from eshkol.dialect import ops
-from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo, attr_str
+from eshkol.dialect.ops import attr_str
+from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo
 from eshkol.passes.autodiff_helpers import helper_symbol
 from eshkol.passes.autodiff_rules import PASSIVE_RESULT, jvp_rule, number_result
 from eshkol.passes.cfg import branch_edges

@@ -176,7 +176,7 @@ def _sub_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
 
 
 @rule("jvp", "%mul2")
-def _mul_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
+def mul_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
     # d(ab) = da b + a db
     right = None if d[1] is None else b.prim("%mul2", p[0], d[1])
     return _add(b, _mul(b, d[0], p[1]), right)
@@ -189,7 +189,7 @@ def _mul_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
 
 
 @rule("jvp", "%div2")
-def _div_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
+def div_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
     # d(a/b) = (da - r db) / b
     if d[1] is None:
         return b.prim("%div2", d[0], p[1])
@@ -211,7 +211,7 @@ def _expt_da(b: Builder, p: list) -> ir.Value:
 
 
 @rule("jvp", "expt")
-def _expt_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
+def expt_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
     t = None if d[0] is None else b.prim("%mul2", d[0], _expt_da(b, p))
     if d[1] is not None:
         t = _add(b, t, b.prim("%mul2", d[1], b.prim("%mul2", r, b.prim("log", p[0]))))
@@ -219,7 +219,7 @@ def _expt_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
 
 
 @rule("vjp", "expt")
-def _expt_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
+def expt_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
     return [fit(b, b.prim("%mul2", g, _expt_da(b, p)), p[0], p) if need[0] else None,
             fit(b, b.prim("%mul2", g, b.prim("%mul2", r, b.prim("log", p[0]))), p[1], p) if need[1] else None]
 

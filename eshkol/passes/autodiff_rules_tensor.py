@@ -13,7 +13,7 @@ from mlir import ir
 
 from eshkol.dialect.primitives import rule
 from eshkol.dialect.prims_tensor import ELEMENTWISE_UNARY
-from eshkol.passes.autodiff_rules import UNARY_TIMES, Builder, _expt_jvp, _expt_vjp, pick_vjp, unary
+from eshkol.passes.autodiff_rules import UNARY_TIMES, Builder, div_jvp, expt_jvp, expt_vjp, mul_jvp, pick_vjp, unary
 
 # ---- elementwise unary: the scalar formula, elementwise ---------------------------------------
 
@@ -56,13 +56,7 @@ def _sub_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
             _ub(b, b.prim("%neg", g), p[1]) if need[1] else None]
 
 
-@rule("jvp", "tensor-mul", "tensor-scale")
-def _mul_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
-    left = None if d[0] is None else b.prim("%mul2", d[0], p[1])
-    right = None if d[1] is None else b.prim("%mul2", p[0], d[1])
-    if left is None or right is None:
-        return left if right is None else right
-    return b.prim("%add2", left, right)
+rule("jvp", "tensor-mul", "tensor-scale")(mul_jvp)  # tangents need no un-broadcasting
 
 
 @rule("vjp", "tensor-mul", "tensor-scale")
@@ -71,13 +65,7 @@ def _mul_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
             _ub(b, b.prim("%mul2", p[0], g), p[1]) if need[1] else None]
 
 
-@rule("jvp", "tensor-div")
-def _div_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
-    if d[1] is None:
-        return b.prim("%div2", d[0], p[1])
-    rdb = b.prim("%mul2", r, d[1])
-    num = b.prim("%neg", rdb) if d[0] is None else b.prim("%sub2", d[0], rdb)
-    return b.prim("%div2", num, p[1])
+rule("jvp", "tensor-div")(div_jvp)
 
 
 @rule("vjp", "tensor-div")
@@ -99,8 +87,8 @@ def _min_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
 
 # tensor-pow: expt's rules (b a^(b-1); r log a for the exponent), the cotangents summed down to
 # each operand's shape (either operand may be a number or a tensor).
-rule("jvp", "tensor-pow")(_expt_jvp)
-rule("vjp", "tensor-pow")(_expt_vjp)
+rule("jvp", "tensor-pow")(expt_jvp)
+rule("vjp", "tensor-pow")(expt_vjp)
 
 
 @rule("jvp", "tensor-where")

@@ -29,7 +29,8 @@ from mlir import ir
 from mlir.dialects import cf, func
 
 from eshkol.dialect import ops
-from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo, attr_str
+from eshkol.dialect.ops import attr_str
+from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo
 from eshkol.passes.autodiff_jvp import Builder, new_procedure
 from eshkol.passes.autodiff_rules import vjp_rule
 from eshkol.passes.autodiff_rules_tensor import SCATTER_ADD

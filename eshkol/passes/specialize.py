@@ -69,15 +69,6 @@ def _mlir_type(t: str) -> ir.Type:
     return ops.value_type()
 
 
-def _attr_str(op, name: str) -> str:
-    return ir.StringAttr(op.attributes[name]).value
-
-
-def _owner_op(v: ir.Value):
-    o = v.owner
-    return None if isinstance(o, ir.Block) else o
-
-
 @dataclass
 class Callee:
     """A func.func that implements an Eshkol procedure, as calls see it."""
@@ -136,9 +127,9 @@ class ModuleSpecializer:
                         sets.setdefault(name, []).append(op.operation)
         out = {}
         for name, setters in sets.items():
-            if len(setters) != 1 or _attr_str(setters[0], "kind") != "define":
+            if len(setters) != 1 or ops.attr_str(setters[0], "kind") != "define":
                 continue
-            maker = _owner_op(setters[0].operands[0])
+            maker = ops.owner_op(setters[0].operands[0])
             if maker is not None and maker.name == ops.MAKE_CLOSURE:
                 out[name] = ir.FlatSymbolRefAttr(maker.attributes["callee"]).value
         return out
@@ -249,7 +240,7 @@ class FunctionSpecializer:
         if name == ops.CONST_FLOAT:
             return [F64]
         if name == ops.PRIM:
-            pname = _attr_str(op, "name")
+            pname = ops.attr_str(op, "name")
             types = tuple(T.get(v, BOT) for v in op.operands)
             if BOT in types:
                 return [BOT]
@@ -268,7 +259,7 @@ class FunctionSpecializer:
     def _speculable(self, v: ir.Value) -> bool:
         """Values whose type may be guessed: parameters and results of ops that are not
         constants or tail calls (a guard cannot sit between a tail call and its return)."""
-        o = _owner_op(v)
+        o = ops.owner_op(v)
         if o is None:  # a block argument (a parameter, or a loop variable)
             return self.self_arg is None or v != self.self_arg
         return o.name not in (ops.CONST_INT, ops.CONST_FLOAT, ops.CONST_IMM, ops.CONST_STRING,
@@ -603,7 +594,7 @@ class Rewriter:
                 self.smap[op.results[0]] = arith.ConstantOp(_mlir_type(F64), value).result
             return
         if name == ops.PRIM:
-            pname = _attr_str(op, "name")
+            pname = ops.attr_str(op, "name")
             types = tuple(T.get(v, BOT) for v in op.operands)
             rule = rule_for(pname, types) if BOT not in types else None
             if rule is not None:
@@ -657,7 +648,7 @@ class Rewriter:
     def known_callee(self, callee: ir.Value) -> Callee | None:
         fs = self.fs
         sym = None
-        o = _owner_op(callee)
+        o = ops.owner_op(callee)
         if o is None:
             if fs.is_proc and callee == fs.self_arg:
                 sym = fs.sym
@@ -704,7 +695,7 @@ def _is_pure(op) -> bool:
     if name in PURE_OPS:
         return True
     if name == ops.PRIM:
-        return _attr_str(op, "name") in PURE_PRIMS
+        return ops.attr_str(op, "name") in PURE_PRIMS
     return False
 
 
