@@ -375,34 +375,30 @@ static int64_t bound_value(const char *loc, const char *who, esk_value v, int64_
   return bound(v.payload, len);
 }
 
-/* (tensor-slice t start end): rows [start, end) of axis 0; (tensor-slice t (s0 s1 ..)
- * (e0 e1 ..)): per-axis bounds (missing axes whole, #f an open end).  Negative bounds count
- * from the end.  Returns a copy. */
-esk_value esk_prim_tensor_slice(const char *loc, int64_t argc, esk_value *argv) {
-  if (esk_ad_any(argc, argv)) return esk_ad_tensor_prim(loc, "tensor-slice", argc, argv);
-  const char *who = "tensor-slice";
-  esk_tensor *t = arg(loc, who, argv[0]);
+/* The view of t that (tensor-slice t s e) reads: rows [s, e) of axis 0, or per-axis bounds
+ * (lists; missing axes whole, #f an open end); e is ESK_T_DEFAULT when absent.  Negative
+ * bounds count from the end. */
+static esk_tensor *slice_view(const char *loc, const char *who, esk_tensor *t, esk_value s, esk_value e) {
   if (t->rank == 0) esk_errorf(loc, "%s: cannot slice a rank-0 tensor", who);
   int64_t lo[ESK_TENSOR_MAX_RANK], hi[ESK_TENSOR_MAX_RANK];
   for (int64_t d = 0; d < t->rank; d++) lo[d] = 0, hi[d] = t->dims[d];
-  esk_value s = argv[1], e = argc > 2 ? argv[2] : (esk_value){ESK_T_DEFAULT, 0};
   if (s.tag == ESK_T_FIXNUM || e.tag == ESK_T_FIXNUM) {
     lo[0] = bound_value(loc, who, s, t->dims[0], 0);
     if (e.tag != ESK_T_DEFAULT) hi[0] = bound_value(loc, who, e, t->dims[0], t->dims[0]);
   } else {
+    esk_value starts = s, ends = e;
     int64_t d = 0;
     for (; s.tag == ESK_T_PAIR; s = ((esk_pair *)esk_ptr(s))->cdr, d++) {
       if (d >= t->rank) esk_errorf(loc, "%s: more bounds than axes", who);
       lo[d] = bound_value(loc, who, ((esk_pair *)esk_ptr(s))->car, t->dims[d], 0);
     }
-    if (s.tag != ESK_T_NIL) esk_error_type(loc, who, "list of start indices", argv[1]);
+    if (s.tag != ESK_T_NIL) esk_error_type(loc, who, "list of start indices", starts);
     d = 0;
     for (; e.tag == ESK_T_PAIR; e = ((esk_pair *)esk_ptr(e))->cdr, d++) {
       if (d >= t->rank) esk_errorf(loc, "%s: more bounds than axes", who);
       hi[d] = bound_value(loc, who, ((esk_pair *)esk_ptr(e))->car, t->dims[d], t->dims[d]);
     }
-    if (e.tag != ESK_T_NIL && e.tag != ESK_T_DEFAULT)
-      esk_error_type(loc, who, "list of end indices", argv[2]);
+    if (e.tag != ESK_T_NIL && e.tag != ESK_T_DEFAULT) esk_error_type(loc, who, "list of end indices", ends);
   }
   esk_tensor *v = esk_t_view(t);
   int64_t size = 1;
@@ -413,9 +409,34 @@ esk_value esk_prim_tensor_slice(const char *loc, int64_t argc, esk_value *argv) 
     size *= n;
   }
   v->size = size;
-  esk_tensor *c = esk_tensor_new(t->dtype, t->rank, v->dims);
+  return v;
+}
+
+/* (tensor-slice t start end): rows [start, end) of axis 0; (tensor-slice t (s0 s1 ..)
+ * (e0 e1 ..)): per-axis bounds (missing axes whole, #f an open end).  Negative bounds count
+ * from the end.  Returns a copy. */
+esk_value esk_prim_tensor_slice(const char *loc, int64_t argc, esk_value *argv) {
+  if (esk_ad_any(argc, argv)) return esk_ad_tensor_prim(loc, "tensor-slice", argc, argv);
+  esk_tensor *v = slice_view(loc, "tensor-slice", arg(loc, "tensor-slice", argv[0]), argv[1],
+                             argc > 2 ? argv[2] : (esk_value){ESK_T_DEFAULT, 0});
+  esk_tensor *c = esk_tensor_new(v->dtype, v->rank, v->dims);
   esk_t_copy_into(c, v);
   return esk_tensor_value(c);
+}
+
+/* (%tensor-slice-add! z g bounds...): g added in place into the elements of z that
+ * (tensor-slice z bounds...) reads; returns z.  The transformed gradient's accumulation of
+ * slice cotangents (autodiff_helpers.py): one zero tensor for all the slices of a point,
+ * where a fresh padded tensor per slice would cost a pass over the whole point each.  With
+ * runtime-AD operands (a transformed gradient under a runtime derivative) it returns #f and
+ * changes nothing: the caller then adds a padded cotangent, which the tape can follow. */
+esk_value esk_prim_tensor_slice_add_bang(const char *loc, int64_t argc, esk_value *argv) {
+  const char *who = "tensor-slice-add!";
+  if (esk_ad_any(argc, argv)) return esk_bool(0);
+  esk_tensor *v = slice_view(loc, who, arg(loc, who, argv[0]), argv[2],
+                             argc > 3 ? argv[3] : (esk_value){ESK_T_DEFAULT, 0});
+  esk_prim_tensor_add_bang(loc, esk_tensor_value(v), argv[1]);
+  return argv[0];
 }
 
 /* ---- gather ------------------------------------------------------------------------------ */

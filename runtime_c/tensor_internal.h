@@ -33,6 +33,9 @@ static inline int t_is_real(esk_value v) {
     T_AD_CHECK(NAME, 2, ad_);                                                            \
   } while (0)
 
+/* In-place addition (tensor-add! t x), tensor_ops.c; the slice accumulation reuses it. */
+esk_value esk_prim_tensor_add_bang(const char *loc, esk_value a, esk_value b);
+
 /* Element loads and stores in any dtype, at element offset `off` from `base`. */
 static inline double t_load(const void *base, int dtype, int64_t off) {
   switch (dtype) {

@@ -15,6 +15,7 @@
 
 #include "eshkol_rt.h"
 #include "linalg.h"
+#include "tensor_internal.h"
 #include "tensor_linalg.h"
 
 /* Products with at least this many multiply-adds go to the BLAS when one is loaded (below it
@@ -298,8 +299,36 @@ esk_value esk_la_matmul(const char *loc, const char *who, esk_tensor *a, esk_ten
 esk_value esk_prim_matmul(const char *loc, esk_value a, esk_value b) {
   AD2("matmul", a, b);
   if (esk_is_cuda_tensor(a) || esk_is_cuda_tensor(b)) return esk_cuda_matmul(loc, "matmul", a, b);
-  if (esk_is_cuda_tensor(a) || esk_is_cuda_tensor(b)) return esk_cuda_matmul(loc, "matmul", a, b);
   return esk_la_matmul(loc, "matmul", esk_la_arg(loc, "matmul", a), esk_la_arg(loc, "matmul", b));
+}
+
+/* x with its last two axes swapped, as a strided view (no copy): the GEMM reads it with a
+ * transpose flag. */
+static esk_tensor *swap_last_axes(esk_tensor *x) {
+  esk_tensor *v = esk_t_view(x);
+  int64_t i = x->rank - 2, j = x->rank - 1;
+  v->dims[i] = x->dims[j], v->dims[j] = x->dims[i];
+  v->strides[i] = x->strides[j], v->strides[j] = x->strides[i];
+  return v;
+}
+
+/* (%matmul-t a b ta tb): (matmul a' b'), x' being x with its last two axes swapped when tx is
+ * true (both operands of rank >= 2).  The transformed matmul VJP (autodiff_helpers.py) calls
+ * it for g b^T and a^T g: on host tensors the transposes are views, where (transpose ..)
+ * would copy the operand first. */
+esk_value esk_prim_matmul_t(const char *loc, int64_t argc, esk_value *argv) {
+  (void)argc; /* the registry's arity: 4 */
+  esk_value a = argv[0], b = argv[1], ta = argv[2], tb = argv[3];
+  if (esk_ad_any(2, argv) || esk_is_cuda_tensor(a) || esk_is_cuda_tensor(b)) {
+    esk_value ta_argv[3] = {a, esk_fixnum(-2), esk_fixnum(-1)}, tb_argv[3] = {b, esk_fixnum(-2), esk_fixnum(-1)};
+    return esk_prim_matmul(loc, esk_is_true(ta) ? esk_prim_transpose(loc, 3, ta_argv) : a,
+                           esk_is_true(tb) ? esk_prim_transpose(loc, 3, tb_argv) : b);
+  }
+  esk_tensor *A = esk_la_arg(loc, "matmul", a), *B = esk_la_arg(loc, "matmul", b);
+  if ((esk_is_true(ta) && A->rank < 2) || (esk_is_true(tb) && B->rank < 2))
+    esk_errorf(loc, "matmul: a transposed operand needs rank >= 2");
+  return esk_la_matmul(loc, "matmul", esk_is_true(ta) ? swap_last_axes(A) : A,
+                       esk_is_true(tb) ? swap_last_axes(B) : B);
 }
 
 /* (tensor-dot a b), numpy.dot: a scalar operand scales; 1-D . 1-D is the inner product (a

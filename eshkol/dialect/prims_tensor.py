@@ -108,11 +108,16 @@ prim("tensor-concat", "tensor_concat", 1, None, kind="shape")
 prim("tensor-stack", "tensor_stack", 1, None, kind="shape")
 prim("tensor-split", "tensor_split", 2, 3, kind="shape")
 prim("tensor-slice", "tensor_slice", 2, 3, kind="shape")
+# The transformed gradient's slice-cotangent accumulation (autodiff_helpers.py).
+prim("%tensor-slice-add!", "tensor_slice_add_bang", 3, 4, kind="mutate")
 prim("tensor-gather", "tensor_gather", 2, 3, kind="index")
 
 # ---- linear algebra (tensor_linalg.c) ----------------------------------------------------------
 prim("matmul", "matmul", 2, kind="matmul")
 prim("tensor-matmul", "matmul", 2, kind="matmul")
+# matmul with operands' last two axes swapped on request: the transformed matmul VJP's
+# g b^T and a^T g without copying the transposes (autodiff_helpers.py).
+prim("%matmul-t", "matmul_t", 4)
 prim("tensor-dot", "tensor_dot", 2, kind="contract")
 prim("outer", "outer", 2, kind="contract")
 prim("trace", "trace", 1, kind="contract")

@@ -99,8 +99,9 @@ class Expander:
     """Expands one program (a list of top-level syntax objects) to an ``A.Program``."""
 
     def __init__(self, unbound_ok: bool = False,
-                 imports: dict[str, tuple[str, int]] | None = None) -> None:
+                 imports: dict[str, tuple[str, int]] | None = None, internal: bool = False) -> None:
         self.globals: set[str] = set()
+        self.internal = internal   # the compiler's own source: the '%' primitives are visible
         self.imports = imports or {}  # names exported by libraries: name -> (library, slot)
         self.used_imports: dict[str, tuple[str, int]] = {}
         # name -> [(scope set, binding)] (bindings: A.Var or Macro), innermost last
@@ -542,7 +543,7 @@ class Expander:
         if self.meta:
             return A.GRef(s.loc, name)
         p = PRIMITIVES.get(name)
-        if p is not None and (not name.startswith("%") or name == "%" or b is CORE_REF):
+        if p is not None and self._visible(name, b):
             return A.PrimRef(s.loc, name)
         if name in self.imports and b is None:
             self.used_imports[name] = self.imports[name]
@@ -554,6 +555,11 @@ class Expander:
             return A.GRef(s.loc, name)
         raise EshkolError(s.loc, f"unbound variable: {name}")
 
+    def _visible(self, name: str, b: Any) -> bool:
+        """Whether primitive ``name`` may be named here: the internal ones ('%' names) only
+        by core identifiers macros introduce, and in the compiler's own source."""
+        return not name.startswith("%") or name == "%" or b is CORE_REF or self.internal
+
     def _application(self, s: Syntax, items: list[Syntax]) -> A.Node:
         fn = items[0]
         args = [self.expr(a) for a in items[1:]]
@@ -562,7 +568,7 @@ class Expander:
             b = self.resolve(fn)
             if b is CORE_REF or (b is None and n not in self.globals):
                 p = PRIMITIVES.get(n)
-                if p is not None and (not n.startswith("%") or n == "%" or b is CORE_REF):
+                if p is not None and self._visible(n, b):
                     return self._prim_call(s.loc, p, args)
         return A.Call(s.loc, self.expr(fn), args)
 
@@ -1323,13 +1329,14 @@ def load_prelude(interp: Interp) -> None:
 
 
 def expand_program(forms: list[Syntax], unbound_ok: bool = False,
-                   imports: dict[str, tuple[str, int]] | None = None) -> A.Program:
+                   imports: dict[str, tuple[str, int]] | None = None, internal: bool = False) -> A.Program:
     """Expand a program's top-level forms into core forms.
 
     ``imports`` are the names separately compiled libraries export (name → (library, slot)):
     visible unless the program defines them itself; the program's ``imports`` are those it
-    uses. With ``unbound_ok`` unknown names are left as global references (for printing)."""
-    return _deep(lambda: Expander(unbound_ok, imports).program(forms))
+    uses. With ``unbound_ok`` unknown names are left as global references (for printing);
+    ``internal`` (the compiler's own Eshkol source) makes the '%' primitives visible."""
+    return _deep(lambda: Expander(unbound_ok, imports, internal).program(forms))
 
 
 __all__ = ["Expander", "Macro", "expand_program", "SR"]

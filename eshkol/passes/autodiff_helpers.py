@@ -79,12 +79,11 @@ SOURCES: dict[str, str] = {
           ((= ra 1) (matmul b g))
           ((= rb 1) (outer g b))
           (else
-           (let ((bt (transpose b (- rb 2) (- rb 1))) (gr (tensor-rank g)))
-             (let ((d (matmul g bt)))
-               (if (equal? (tensor-shape d) (tensor-shape a))
-                   d
-                   (let lead ((d d))
-                     (if (> (tensor-rank d) ra) (lead (tensor-sum d 0)) (reshape d (tensor-shape a)))))))))))
+           (let ((d (%matmul-t g b #f #t)))  ; g b^T, the transpose a view
+             (if (equal? (tensor-shape d) (tensor-shape a))
+                 d
+                 (let lead ((d d))
+                   (if (> (tensor-rank d) ra) (lead (tensor-sum d 0)) (reshape d (tensor-shape a))))))))))
 """,
     "matmul-db": """
 (define (matmul-db g a b)
@@ -93,7 +92,7 @@ SOURCES: dict[str, str] = {
           ((= ra 1) (outer a g))
           ((= rb 1) (matmul (transpose a) g))
           (else
-           (let ((d (matmul (transpose a (- ra 2) (- ra 1)) g)))
+           (let ((d (%matmul-t a g #t #f)))  ; a^T g, the transpose a view
              (if (equal? (tensor-shape d) (tensor-shape b))
                  d
                  (let lead ((d d))
@@ -173,9 +172,11 @@ SOURCES: dict[str, str] = {
     # 1.0 where max (min) picks its first operand, ties included (ad_rules.c), else 0.0.
     "pick-first": """
 (define (pick-first a b max)
-  (if (or (tensor? a) (tensor? b))
-      (if (= max 1) (tensor-ge (+ a (* 0.0 b)) b) (tensor-le (+ a (* 0.0 b)) b))
-      (if (if (= max 1) (>= a b) (<= a b)) 1.0 0.0)))
+  (cond ((and (tensor? a) (not (tensor? b)))  ; relu's (max x 0.0): no broadcast needed
+         (if (= max 1) (tensor-ge a b) (tensor-le a b)))
+        ((or (tensor? a) (tensor? b))
+         (if (= max 1) (tensor-ge (+ a (* 0.0 b)) b) (tensor-le (+ a (* 0.0 b)) b)))
+        (else (if (if (= max 1) (>= a b) (<= a b)) 1.0 0.0))))
 """,
     # Cotangent g of an element or block read (tensor-get t i ...), added in place into the
     # fresh accumulator z (shaped like t); z is returned.
@@ -209,24 +210,27 @@ SOURCES: dict[str, str] = {
 (define (adj-acc-start acc x)
   (if (eq? acc 0) (zeros-like x) acc))
 """,
-    # Cotangent of (tensor-slice t bounds...): g added into zeros of t's shape where the slice
-    # read. The slice of a tensor of flat positions says which elements those are (whatever the
-    # bounds' form), so the bounds are interpreted by tensor-slice itself.
-    "slice-vjp": """
-(define (slice-vjp g t . bounds)
-  (if (and (= (tensor-rank t) 1) (= (length bounds) 2) (number? (car bounds)) (number? (cadr bounds)))
-      ;; a range of a vector (a flat parameter vector's pieces): g between two runs of zeros
-      (let* ((n (tensor-size t))
-             (s (car bounds)) (s (if (< s 0) (+ s n) s))
-             (e (cadr bounds)) (e (if (< e 0) (+ e n) e)))
-        (tensor-concat (zeros s) (reshape g (tensor-size g)) (zeros (- n (max s e)))))
-      ;; otherwise the flat positions the slice read (distinct: a slice never reads one
-      ;; twice) get g
-      (let* ((n (tensor-size t))
-             (pos (apply tensor-slice (reshape (arange n) (tensor-shape t)) bounds))
-             (z (zeros n)))
-        (tensor-scatter! z (reshape pos (tensor-size pos)) (reshape g (tensor-size g)))
-        (reshape z (tensor-shape t)))))
+    # Cotangent g of (tensor-slice t bounds...) added in place into the fresh accumulator z
+    # (shaped like t) where the slice read; z is returned. Runtime-AD operands (a gradient
+    # under a runtime derivative) take the tape-friendly way: z plus g padded with zeros.
+    "slice-acc": """
+(define (slice-acc z g . bounds)
+  (cond ((if (null? (cdr bounds))
+             (%tensor-slice-add! z g (car bounds))
+             (%tensor-slice-add! z g (car bounds) (cadr bounds))))
+        ((and (= (tensor-rank z) 1) (= (length bounds) 2) (number? (car bounds)) (number? (cadr bounds)))
+         ;; a range of a vector: g between two runs of zeros
+         (let* ((n (tensor-size z))
+                (s (car bounds)) (s (if (< s 0) (+ s n) s))
+                (e (cadr bounds)) (e (if (< e 0) (+ e n) e)))
+           (+ z (tensor-concat (zeros s) (reshape g (tensor-size g)) (zeros (- n (max s e)))))))
+        (else
+         ;; the flat positions the slice read (distinct: a slice never reads one twice) get g
+         (let* ((n (tensor-size z))
+                (pos (apply tensor-slice (reshape (arange n) (tensor-shape z)) bounds))
+                (p (zeros n)))
+           (tensor-scatter! p (reshape pos (tensor-size pos)) (reshape g (tensor-size g)))
+           (+ z (reshape p (tensor-shape z)))))))
 """,
 }
 
@@ -240,7 +244,7 @@ def helper_symbol(module_body: ir.Block, funcs: dict, name: str) -> str:
         return sym
     from eshkol.frontend.compile import source_to_module  # late: the frontend imports passes
 
-    src, _ = source_to_module(SOURCES[name], f"<autodiff {name}>")
+    src, _ = source_to_module(SOURCES[name], f"<autodiff {name}>", internal=True)
     body = src.body
     made = None
     for op in list(body.operations):

@@ -194,24 +194,15 @@ def _transpose_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) ->
     return [b.prim("transpose", g, *p[1:]), *([None] * (len(p) - 1))]
 
 
-@rule("jvp", "tensor-slice")
-def _slice_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
-    return None if d[0] is None else b.prim("tensor-slice", d[0], *p[1:])
+# ---- element, block and slice reads: the cotangent scattered into the read tensor's shape ----
+
+# read primitive -> the helper that adds a cotangent into an accumulator at what the read read
+# (vref t k) on a tensor is (tensor-get t k): an element of a vector, a row of a matrix; all
+# the slices of a parameter vector add into one accumulator.
+SCATTER_ADD = {"tensor-get": "get-acc", "tensor-ref": "ref-acc", "vref": "get-acc", "tensor-slice": "slice-acc"}
 
 
-@rule("vjp", "tensor-slice")
-def _slice_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
-    return [b.helper("slice-vjp", g, *p), *([None] * (len(p) - 1))]
-
-
-# ---- element and block reads: a one-hot scatter of the cotangent -----------------------------------
-
-# read primitive -> the helper that adds a cotangent into an accumulator at the read's index
-# (vref t k) on a tensor is (tensor-get t k): an element of a vector, a row of a matrix.
-SCATTER_ADD = {"tensor-get": "get-acc", "tensor-ref": "ref-acc", "vref": "get-acc"}
-
-
-@rule("jvp", "tensor-get", "tensor-ref", "vref")
+@rule("jvp", "tensor-get", "tensor-ref", "vref", "tensor-slice")
 def _get_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
     return None if d[0] is None else b.prim(_name_of(r), d[0], *p[1:])
 

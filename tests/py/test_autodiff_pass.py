@@ -423,6 +423,45 @@ def test_tensor_fallbacks(tmp_path, env):
     assert paths[4] == "transformed (reverse)", paths[4]   # vref of a tensor: an element read
 
 
+
+SLICES = """
+(define (show x) (write x) (newline))
+(define X {X})
+(define (loss th)
+  (let ((W (reshape (tensor-slice th 0 6) 3 2)) (b (tensor-slice th 6 -1)) (c (tensor-slice th -1 #f)))
+    (tensor-sum (tensor-mul (tensor-tanh (tensor-add (matmul X W) b)) c))))
+(define (corner m) (tensor-sum (tensor-mul (tensor-slice m '(0 1) '(2 3)) (tensor-slice m '(1 0) '(3 2)))))
+(show (gradient loss {P}))
+(show (gradient corner {M}))
+(show (derivative (lambda (s) (tensor-sum (gradient loss (tensor-scale {P} s)))) 1.0))
+"""
+
+
+def test_slices_of_a_parameter_vector_vs_jax(tmp_path, env):
+    """A flat parameter vector cut into weights by slices (negative and open bounds, and
+    per-axis bounds of a matrix): the slices' cotangents accumulate into one tensor, as jax's;
+    under a runtime derivative (dual numbers through the transformed gradient) the
+    accumulation takes its tape-friendly way, with jax's second derivative."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    X, P, M = rng.normal(size=(4, 3)), rng.normal(size=(9,)), rng.normal(size=(3, 3))
+    text = SLICES.format(X=_lit(X), P=_lit(P), M=_lit(M))
+    g, gc, d = _tensors(run(tmp_path, env, text))
+
+    def loss(th):
+        return jnp.sum(jnp.tanh(X @ th[0:6].reshape(3, 2) + th[6:-1]) * th[-1:])
+
+    def corner(m):
+        return jnp.sum(m[0:2, 1:3] * m[1:3, 0:2])
+    np.testing.assert_allclose(g, np.asarray(jax.grad(loss)(P)), rtol=1e-12)
+    np.testing.assert_allclose(gc, np.asarray(jax.grad(corner)(M)).reshape(-1), rtol=1e-12)
+    dd = jax.grad(lambda s: jnp.sum(jax.grad(loss)(P * s)))(1.0)
+    np.testing.assert_allclose(d, [float(dd)], rtol=1e-10)
+    paths = [line.split(": ", 2)[2] for line in report(tmp_path, env, text)]
+    assert paths[:2] == ["transformed (reverse)"] * 2, paths
+
+
 # ---- reverse mode through loops (a stack of the loop blocks' values) ----------------------------
 
 LOOPS = """
