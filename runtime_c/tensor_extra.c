@@ -66,6 +66,30 @@ static esk_tensor *arg(const char *loc, const char *who, esk_value v) {
 
 enum { CMP_EQ, CMP_NE, CMP_LT, CMP_GT, CMP_LE, CMP_GE };
 
+/* The common case of a comparison in one loop per operator, which the compiler vectorizes:
+ * contiguous f64 tensors of one shape, or one against a single number (a mask like relu's
+ * (tensor-ge x 0.0), which a transformed gradient computes at every call).  0 when the
+ * operands are of another kind (the general loop then runs). */
+static int compare_f64_fast(int op, const esk_tensor *a, const esk_tensor *b, esk_tensor *out) {
+  if (a->dtype != ESK_DT_F64 || b->dtype != ESK_DT_F64 || !esk_tensor_is_contiguous(a) ||
+      !esk_tensor_is_contiguous(b) || (b->size != 1 && b->size != a->size) || a->size != out->size)
+    return 0;
+  const double *x = esk_tensor_data(a), *y = esk_tensor_data(b);
+  double *o = esk_tensor_data(out);
+  int64_t n = out->size, sb = b->size == 1 && n != 1 ? 0 : 1;
+#define CMP_LOOP(EXPR) for (int64_t i = 0; i < n; i++) o[i] = (x[i] EXPR y[i * sb]) ? 1.0 : 0.0
+  switch (op) {
+    case CMP_EQ: CMP_LOOP(==); break;
+    case CMP_NE: CMP_LOOP(!=); break;
+    case CMP_LT: CMP_LOOP(<); break;
+    case CMP_GT: CMP_LOOP(>); break;
+    case CMP_LE: CMP_LOOP(<=); break;
+    default: CMP_LOOP(>=); break;
+  }
+#undef CMP_LOOP
+  return 1;
+}
+
 static esk_value compare(const char *loc, const char *who, int op, esk_value av, esk_value bv) {
   esk_value ad[2] = {av, bv};
   if (esk_ad_any(2, ad)) return esk_ad_tensor_prim(loc, who, 2, ad);
@@ -77,6 +101,7 @@ static esk_value compare(const char *loc, const char *who, int op, esk_value av,
   broadcast_strides(ts[1], r, dims, st[1]);
   esk_tensor *out = esk_tensor_new(ESK_DT_F64, r, dims);
   double *o = esk_tensor_data(out);
+  if (compare_f64_fast(op, ts[0], ts[1], out)) return esk_tensor_value(out);
   const void *pa = t_base(ts[0]), *pb = t_base(ts[1]);
   int da = ts[0]->dtype, db = ts[1]->dtype;
   int exact = da == ESK_DT_I64 && db == ESK_DT_I64; /* compare int64 exactly */
