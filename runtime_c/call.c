@@ -95,11 +95,9 @@ esk_value esk_prim_apply(const char *loc, int64_t argc, esk_value *argv) {
   int64_t n = argc - 2 > 0 ? argc - 2 : 0;
   esk_value lst = argc >= 2 ? argv[argc - 1] : (esk_value){ESK_T_NIL, 0};
   for (esk_value p = lst; p.tag == ESK_T_PAIR; p = ((esk_pair *)p.payload)->cdr) n++;
-  if (n > ESK_MAX_ARGS) {
-    esk_value count = FIX(n);
-    esk_raise_error(loc, "apply: too many arguments", 1, &count);
-  }
-  esk_value *buf = esk_argbuf_main;
+  /* More arguments than the argument buffer holds (R7RS sets no limit: (apply + long-list)):
+   * a collected buffer of their own, which the callee reads like the usual one. */
+  esk_value *buf = n > ESK_MAX_ARGS ? esk_alloc((size_t)n * sizeof(esk_value)) : esk_argbuf_main;
   int64_t k = 0;
   /* argv may alias nothing in buf: it is the caller's scratch, so copying in order is safe. */
   for (int64_t i = 1; i + 1 < argc; i++) buf[k++] = argv[i];

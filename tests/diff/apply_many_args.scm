@@ -1,0 +1,10 @@
+; apply with more arguments than the runtime's argument buffer (1024): R7RS sets no limit
+(define (build n) (if (= n 0) '() (cons n (build (- n 1)))))
+(define big (build 10000))
+(write (apply + big)) (newline)
+(write (apply max 3 big)) (newline)
+(write (length (apply list big))) (newline)
+(write (apply (lambda (a b . rest) (list a b (length rest))) big)) (newline)
+(write (apply (lambda xs (apply + xs)) 1 2 big)) (newline)
+(write (vector-length (apply vector big))) (newline)
+(write (apply > big)) (newline)
