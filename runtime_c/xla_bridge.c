@@ -56,14 +56,17 @@ esk_value esk_prim_xla_call(const char *loc, int64_t argc, esk_value *argv) {
 
 static pthread_mutex_t xla_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t *released;          /* handles whose tensors died, for the driver to drop */
-static int64_t nreleased, capreleased;
+static int64_t capreleased;
+/* How many: exported so that the driver reads it (a racy read only delays a drain to the next
+ * call) instead of calling esk_xla_take_released at every call. */
+int64_t esk_xla_nreleased;
 static size_t outstanding, next_collect = (size_t)256 << 20;
 
 /* Finalizers run on whichever thread allocates; they only queue. */
 static void xla_buf_finalize(void *obj, void *data) {
   esk_tensor_buf *b = obj;
   pthread_mutex_lock(&xla_lock);
-  if (nreleased == capreleased) {
+  if (esk_xla_nreleased == capreleased) {
     int64_t cap = capreleased ? 2 * capreleased : 256;
     int64_t *p = realloc(released, (size_t)cap * sizeof *p);
     if (!p) { /* keep the handle (a leak, never a crash) */
@@ -73,7 +76,7 @@ static void xla_buf_finalize(void *obj, void *data) {
     released = p;
     capreleased = cap;
   }
-  released[nreleased++] = (int64_t)(intptr_t)data;
+  released[esk_xla_nreleased++] = (int64_t)(intptr_t)data;
   outstanding -= b->bytes;
   pthread_mutex_unlock(&xla_lock);
 }
@@ -81,9 +84,9 @@ static void xla_buf_finalize(void *obj, void *data) {
 /* Up to max handles of dead XLA buffers into out; returns how many. */
 int64_t esk_xla_take_released(int64_t *out, int64_t max) {
   pthread_mutex_lock(&xla_lock);
-  int64_t k = nreleased < max ? nreleased : max;
-  memcpy(out, released + (nreleased - k), (size_t)k * sizeof *out);
-  nreleased -= k;
+  int64_t k = esk_xla_nreleased < max ? esk_xla_nreleased : max;
+  memcpy(out, released + (esk_xla_nreleased - k), (size_t)k * sizeof *out);
+  esk_xla_nreleased -= k;
   pthread_mutex_unlock(&xla_lock);
   return k;
 }
