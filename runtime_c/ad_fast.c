@@ -143,14 +143,6 @@ int ad_fast_unbcast(esk_value x, esk_value like, esk_value *out) {
   return 1;
 }
 
-/* The transpose of matrix m as a strided view (no copy): the BLAS reads it transposed. */
-static esk_tensor *transposed(esk_tensor *m) {
-  esk_tensor *v = esk_t_view(m);
-  v->dims[0] = m->dims[1], v->dims[1] = m->dims[0];
-  v->strides[0] = m->strides[1], v->strides[1] = m->strides[0];
-  return v;
-}
-
 int ad_fast_matmul_vjp(const char *loc, const esk_value *p, esk_value g, const int *need,
                        esk_value *out) {
   if (!plain_float(p[0]) || !plain_float(p[1]) || !plain_float(g)) return 0;
@@ -159,8 +151,8 @@ int ad_fast_matmul_vjp(const char *loc, const esk_value *p, esk_value g, const i
       gt->dtype != a->dtype || gt->dims[0] != a->dims[0] || gt->dims[1] != b->dims[1])
     return 0;
   /* gA = g B^T, gB = A^T g: the transposes are views the GEMM reads with a transpose flag. */
-  if (need[0]) out[0] = esk_la_matmul(loc, "matmul", gt, transposed(b));
-  if (need[1]) out[1] = esk_la_matmul(loc, "matmul", transposed(a), gt);
+  if (need[0]) out[0] = esk_la_matmul(loc, "matmul", gt, esk_t_swap_last_axes(b));
+  if (need[1]) out[1] = esk_la_matmul(loc, "matmul", esk_t_swap_last_axes(a), gt);
   return 1;
 }
 

@@ -71,6 +71,9 @@ int64_t esk_t_shape_args(const char *loc, const char *who, int64_t argc, const e
 int64_t esk_t_axis(const char *loc, const char *who, esk_value v, int64_t rank);
 /* A header over t's buffer (a view); dims/strides/offset set by the caller. */
 esk_tensor *esk_t_view(const esk_tensor *t);
+/* x (rank >= 2) with its last two axes swapped, as a strided view (no copy): the GEMM reads it
+ * with a transpose flag (tensor_linalg.c). */
+esk_tensor *esk_t_swap_last_axes(const esk_tensor *x);
 /* Fresh header+buffer with the given dims (row-major strides), uninitialised. */
 esk_tensor *esk_t_new(int dtype, int64_t rank, const int64_t *dims);
 /* Row-major strides for dims; returns the element count (error when too large). */

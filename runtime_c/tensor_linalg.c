@@ -302,9 +302,7 @@ esk_value esk_prim_matmul(const char *loc, esk_value a, esk_value b) {
   return esk_la_matmul(loc, "matmul", esk_la_arg(loc, "matmul", a), esk_la_arg(loc, "matmul", b));
 }
 
-/* x with its last two axes swapped, as a strided view (no copy): the GEMM reads it with a
- * transpose flag. */
-static esk_tensor *swap_last_axes(esk_tensor *x) {
+esk_tensor *esk_t_swap_last_axes(const esk_tensor *x) {
   esk_tensor *v = esk_t_view(x);
   int64_t i = x->rank - 2, j = x->rank - 1;
   v->dims[i] = x->dims[j], v->dims[j] = x->dims[i];
@@ -327,8 +325,8 @@ esk_value esk_prim_matmul_t(const char *loc, int64_t argc, esk_value *argv) {
   esk_tensor *A = esk_la_arg(loc, "matmul", a), *B = esk_la_arg(loc, "matmul", b);
   if ((esk_is_true(ta) && A->rank < 2) || (esk_is_true(tb) && B->rank < 2))
     esk_errorf(loc, "matmul: a transposed operand needs rank >= 2");
-  return esk_la_matmul(loc, "matmul", esk_is_true(ta) ? swap_last_axes(A) : A,
-                       esk_is_true(tb) ? swap_last_axes(B) : B);
+  return esk_la_matmul(loc, "matmul", esk_is_true(ta) ? esk_t_swap_last_axes(A) : A,
+                       esk_is_true(tb) ? esk_t_swap_last_axes(B) : B);
 }
 
 /* (tensor-dot a b), numpy.dot: a scalar operand scales; 1-D . 1-D is the inner product (a
