@@ -17,7 +17,7 @@ from mlir import ir
 from eshkol.dialect import ops
 from eshkol.dialect.ops import attr_str, owner_op
 from eshkol.passes.autodiff_rules import PASSIVE_RESULT, jvp_rule, vjp_rule
-from eshkol.passes.cfg import branch_edges, reverse_postorder, successors
+from eshkol.passes.cfg import edge_bindings, reverse_postorder, successors
 
 # Reverse mode follows each path through the procedure's branches separately (the adjoint
 # sweep of a path reads that path's forward values): a bound on the paths keeps code small.
@@ -140,11 +140,10 @@ class ModuleInfo:
                     op = op.operation
                     name = op.name
                     if name in ("cf.br", "cf.cond_br"):
-                        for succ, args in branch_edges(op):
-                            for a, v in zip(succ.arguments, args, strict=True):
-                                if v in active and a not in active:
-                                    active.add(a)
-                                    changed = True
+                        for a, v in edge_bindings(op):
+                            if v in active and a not in active:
+                                active.add(a)
+                                changed = True
                         continue
                     if not any(v in active for v in op.operands):
                         continue

@@ -15,6 +15,15 @@ from mlir import ir
 
 from eshkol.dialect import ops
 
+# A product's cotangent d fitted to its operand `like`: summed over the batch axes numpy's
+# broadcasting added, then reshaped (an internal procedure of the product helpers below).
+_FIT = """
+  (define (fit d like)
+    (if (equal? (tensor-shape d) (tensor-shape like))
+        d
+        (let lead ((d d))
+          (if (> (tensor-rank d) (tensor-rank like)) (lead (tensor-sum d 0)) (reshape d (tensor-shape like))))))"""
+
 # name -> Eshkol definition (one procedure each; only builtins and its own loops inside).
 SOURCES: dict[str, str] = {
     # g summed down to like's shape: the adjoint of numpy broadcasting.
@@ -72,36 +81,29 @@ SOURCES: dict[str, str] = {
               (exact->inexact (list-ref shape ax)))))))
 """,
     # Cotangents of r = (matmul a b): numpy matmul semantics (vectors, matrices, batches).
-    "matmul-da": """
+    "matmul-da": f"""
 (define (matmul-da g a b)
+{_FIT}
   (let ((ra (tensor-rank a)) (rb (tensor-rank b)))
     (cond ((and (= ra 1) (= rb 1)) (* g b))
           ((= ra 1) (matmul b g))
           ((= rb 1) (outer g b))
-          (else
-           (let ((d (%matmul-t g b #f #t)))  ; g b^T, the transpose a view
-             (if (equal? (tensor-shape d) (tensor-shape a))
-                 d
-                 (let lead ((d d))
-                   (if (> (tensor-rank d) ra) (lead (tensor-sum d 0)) (reshape d (tensor-shape a))))))))))
+          (else (fit (%matmul-t g b #f #t) a)))))  ; g b^T, the transpose a view
 """,
-    "matmul-db": """
+    "matmul-db": f"""
 (define (matmul-db g a b)
+{_FIT}
   (let ((ra (tensor-rank a)) (rb (tensor-rank b)))
     (cond ((and (= ra 1) (= rb 1)) (* g a))
           ((= ra 1) (outer a g))
           ((= rb 1) (matmul (transpose a) g))
-          (else
-           (let ((d (%matmul-t a g #t #f)))  ; a^T g, the transpose a view
-             (if (equal? (tensor-shape d) (tensor-shape b))
-                 d
-                 (let lead ((d d))
-                   (if (> (tensor-rank d) rb) (lead (tensor-sum d 0)) (reshape d (tensor-shape b))))))))))
+          (else (fit (%matmul-t a g #t #f) b)))))  ; a^T g, the transpose a view
 """,
     # Cotangents of r = (tensor-dot a b), numpy.dot: a scalar operand scales, otherwise (b of
     # rank <= 2) it is matmul (as the runtime's rule, which also refuses b of rank > 2).
-    "dot-da": """
+    "dot-da": f"""
 (define (dot-da g a b)
+{_FIT}
   (let ((sa (or (not (tensor? a)) (= (tensor-rank a) 0)))
         (sb (or (not (tensor? b)) (= (tensor-rank b) 0))))
     (cond (sa (let ((c (* g b))) (if (tensor? c) (tensor-sum c) c)))
@@ -113,15 +115,11 @@ SOURCES: dict[str, str] = {
              (cond ((and (= ra 1) (= rb 1)) (* g b))
                    ((= ra 1) (matmul b g))
                    ((= rb 1) (outer g b))
-                   (else
-                    (let ((d (matmul g (transpose b))))
-                      (if (equal? (tensor-shape d) (tensor-shape a))
-                          d
-                          (let lead ((d d))
-                            (if (> (tensor-rank d) ra) (lead (tensor-sum d 0)) (reshape d (tensor-shape a)))))))))))))
+                   (else (fit (matmul g (transpose b)) a))))))))
 """,
-    "dot-db": """
+    "dot-db": f"""
 (define (dot-db g a b)
+{_FIT}
   (let ((sa (or (not (tensor? a)) (= (tensor-rank a) 0)))
         (sb (or (not (tensor? b)) (= (tensor-rank b) 0))))
     (cond (sb (let ((c (* g a))) (if (tensor? c) (tensor-sum c) c)))
@@ -132,12 +130,7 @@ SOURCES: dict[str, str] = {
            (let ((ra (tensor-rank a)) (rb (tensor-rank b)))
              (cond ((and (= ra 1) (= rb 1)) (* g a))
                    ((= ra 1) (outer a g))
-                   (else
-                    (let ((d (matmul (transpose a (- ra 2) (- ra 1)) g)))
-                      (if (equal? (tensor-shape d) (tensor-shape b))
-                          d
-                          (let lead ((d d))
-                            (if (> (tensor-rank d) rb) (lead (tensor-sum d 0)) (reshape d (tensor-shape b)))))))))))))
+                   (else (fit (matmul (transpose a (- ra 2) (- ra 1)) g) b))))))))
 """,
     # Cotangent of (tensor-prod x [axis]): g times the product of the other elements of each
     # element's reduced slice. Not r / x, which is nan at a zero: with z zeros in a slice and

@@ -144,36 +144,28 @@ def _prod_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list
     return [b.helper("prod-vjp", g, *p), *([None] * (len(p) - 1))]
 
 
-# ---- matmul -------------------------------------------------------------------------------------
+# ---- matmul and tensor-dot ----------------------------------------------------------------------
 
-@rule("jvp", "matmul", "tensor-matmul")
-def _matmul_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
-    left = None if d[0] is None else b.prim("matmul", d[0], p[1])
-    right = None if d[1] is None else b.prim("matmul", p[0], d[1])
-    if left is None or right is None:
-        return left if right is None else right
-    return b.prim("%add2", left, right)
+def _product_rules(names: tuple[str, ...], prim: str, da: str, db: str) -> None:
+    """The rules of a bilinear product: each operand's tangent through the same product; the
+    cotangents from shape helpers (autodiff_helpers.py) ``da`` and ``db``."""
 
+    @rule("jvp", *names)
+    def jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
+        left = None if d[0] is None else b.prim(prim, d[0], p[1])
+        right = None if d[1] is None else b.prim(prim, p[0], d[1])
+        if left is None or right is None:
+            return left if right is None else right
+        return b.prim("%add2", left, right)
 
-@rule("vjp", "matmul", "tensor-matmul")
-def _matmul_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
-    return [b.helper("matmul-da", g, p[0], p[1]) if need[0] else None,
-            b.helper("matmul-db", g, p[0], p[1]) if need[1] else None]
-
-
-@rule("jvp", "tensor-dot")
-def _dot_jvp(b: Builder, p: list, r: ir.Value, d: list) -> ir.Value | None:
-    left = None if d[0] is None else b.prim("tensor-dot", d[0], p[1])
-    right = None if d[1] is None else b.prim("tensor-dot", p[0], d[1])
-    if left is None or right is None:
-        return left if right is None else right
-    return b.prim("%add2", left, right)
+    @rule("vjp", *names)
+    def vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
+        return [b.helper(da, g, p[0], p[1]) if need[0] else None,
+                b.helper(db, g, p[0], p[1]) if need[1] else None]
 
 
-@rule("vjp", "tensor-dot")
-def _dot_vjp(b: Builder, p: list, r: ir.Value, g: ir.Value, need: list) -> list:
-    return [b.helper("dot-da", g, p[0], p[1]) if need[0] else None,
-            b.helper("dot-db", g, p[0], p[1]) if need[1] else None]
+_product_rules(("matmul", "tensor-matmul"), "matmul", "matmul-da", "matmul-db")
+_product_rules(("tensor-dot",), "tensor-dot", "dot-da", "dot-db")
 
 
 # ---- shape: the cotangent moved back --------------------------------------------------------------

@@ -34,7 +34,7 @@ from eshkol.passes.autodiff_analysis import FnInfo, ModuleInfo
 from eshkol.passes.autodiff_jvp import Builder, new_procedure
 from eshkol.passes.autodiff_rules import vjp_rule
 from eshkol.passes.autodiff_rules_tensor import SCATTER_ADD
-from eshkol.passes.cfg import branch_edges
+from eshkol.passes.cfg import branch_edges, edge_bindings
 
 _CONSTS = (ops.CONST_INT, ops.CONST_FLOAT, ops.CONST_IMM, ops.CONST_EXACT)
 
@@ -75,10 +75,9 @@ class LoopVJP:
                 op = op.operation
                 name = op.name
                 if name in ("cf.br", "cf.cond_br"):
-                    for succ, args in branch_edges(op):
-                        for a, v in zip(succ.arguments, args, strict=True):
-                            if a in inf.active and v in inf.active and self.def_block[v] != b:
-                                cross.add(v)
+                    for a, v in edge_bindings(op):
+                        if a in inf.active and v in inf.active and self.def_block[v] != b:
+                            cross.add(v)
                     continue
                 if name == "func.return":
                     v = op.operands[0]

@@ -3,6 +3,8 @@ between the blocks of one region): shared by the passes that run data-flow analy
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from mlir import ir
 
 
@@ -36,3 +38,9 @@ def branch_edges(op) -> list[tuple[ir.Block, list[ir.Value]]]:
     view = op.opview
     return [(op.successors[0], list(view.trueDestOperands)),
             (op.successors[1], list(view.falseDestOperands))]
+
+
+def edge_bindings(op) -> Iterator[tuple[ir.Value, ir.Value]]:
+    """(block argument, value it receives) for every edge of a cf.br / cf.cond_br."""
+    for succ, args in branch_edges(op):
+        yield from zip(succ.arguments, args, strict=True)

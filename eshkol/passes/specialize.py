@@ -36,7 +36,7 @@ from mlir import ir
 from mlir.dialects import arith, cf, func
 
 from eshkol.dialect import ops
-from eshkol.passes.cfg import branch_edges, reverse_postorder
+from eshkol.passes.cfg import edge_bindings, reverse_postorder
 from eshkol.passes.spec_rules import B1, BOT, F64, HINTING, I64, PURE_PRIMS, VAL, join, rule_for
 
 # Declared parameter types (LANGUAGE.md) that specialization uses.
@@ -209,18 +209,17 @@ class FunctionSpecializer:
                     op = op.operation
                     name = op.name
                     if name in ("cf.br", "cf.cond_br"):
-                        for succ, args in branch_edges(op):
-                            for arg, v in zip(succ.arguments, args, strict=True):
-                                if arg in an.spec:  # converted (with a check) on the edge
-                                    if T.get(v) == VAL:
-                                        an.guarded_ops.add(op)
-                                    elif T.get(v, BOT) not in (BOT, an.spec[arg]):
-                                        an.conflicts.add(arg)
-                                    continue
-                                t = join(T[arg], T.get(v, BOT))
-                                if t != T[arg]:
-                                    T[arg] = t
-                                    changed = True
+                        for arg, v in edge_bindings(op):
+                            if arg in an.spec:  # converted (with a check) on the edge
+                                if T.get(v) == VAL:
+                                    an.guarded_ops.add(op)
+                                elif T.get(v, BOT) not in (BOT, an.spec[arg]):
+                                    an.conflicts.add(arg)
+                                continue
+                            t = join(T[arg], T.get(v, BOT))
+                            if t != T[arg]:
+                                T[arg] = t
+                                changed = True
                         continue
                     if not op.results:
                         continue
