@@ -62,15 +62,23 @@ class EskTensor(ctypes.Structure):
                 ("buf", ctypes.POINTER(EskTensorBuf))]
 
 
-# (loc, region, argc, argv, out, err, errlen, errloc, errloclen): pointers stay plain integers
-# (converting them costs more than the rest of a call of a small region).
-CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
-                            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                            ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
+# The callback takes the address of an esk_xla_frame (runtime_c/xla_bridge.c), as a plain
+# integer: one argument converts faster than the nine it replaced.
+CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64)
+# esk_xla_frame: the inputs (loc, region, argc, argv, keylen, key), then what the driver
+# writes: wrap flag, out value (tag, payload), data, handle, dtype, rank, dims; then err[2048],
+# errloc[512], and the key's usual place. The driver reads and writes a frame through a
+# memoryview (cached by address: a loop's calls reuse one stack slot), not through ctypes
+# calls, which cost ~1 us each here.
+_FRAME_IN = struct.Struct("<qqqqqq")
+_OUT_AT = _FRAME_IN.size
+_RESULT = struct.Struct("<qqq")          # wrap = 0, out
+_WRAP = struct.Struct("<qqqqqqqq")       # wrap = 1, (unused out), data, handle, dtype, rank, dims
+_ERR_AT, _ERRLEN, _ERRLOC_AT, _ERRLOCLEN = 112, 2048, 2160, 512
+_FRAME_KEY_AT, _FRAME_SIZE = 2672, 4720
 # esk_tensor as bytes: header (type, flags), dtype, device, rank, size, offset, dims[8],
 # strides[8], buf.
 TENSOR = struct.Struct("<IIiiqqq8q8qQ")
-_BUF_AT = TENSOR.size - 8  # the buf pointer's offset
 _VALUE = struct.Struct("<qq")
 _QWORD = struct.Struct("<q")
 _DOUBLE = struct.Struct("<d")
@@ -117,6 +125,7 @@ class Compiled:
     def __post_init__(self) -> None:
         self.dims = (ctypes.c_int64 * max(1, self.result.rank))(*self.result.shape)
         self.code = _CODE.get(self.result.dtype, DT_F64)
+        self.dims_at = ctypes.addressof(self.dims)
 
 
 class Backend:
@@ -234,15 +243,13 @@ class Driver:
         self.backend: Backend | None = None
         self.compiled: dict[tuple, Compiled] = {}
         self.views: dict[tuple, Any] = {}
-        self.seen: dict[bytes, tuple] = {}   # header + base bytes -> (signature entry, alias)
+        self.calls: dict[bytes, tuple] = {}  # a call's key (esk_xla_frame) -> (Compiled, inputs)
+        self.frames: dict[int, memoryview] = {}
         self.threads: set[int] = set()
         self.scalars: dict[tuple, Any] = {}
         self.live: dict[int, Any] = {}
         self.next_handle = 1
         self.released = (ctypes.c_int64 * 1024)()
-        rt.esk_xla_wrap.restype = None
-        rt.esk_xla_wrap.argtypes = [ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
-                                    ctypes.c_int64, ctypes.c_void_p]
         rt.esk_tensor_new.restype = ctypes.c_void_p
         rt.esk_tensor_new.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_void_p]
         self.pending = ctypes.c_int64.in_dll(rt, "esk_xla_nreleased")
@@ -252,7 +259,7 @@ class Driver:
 
     # ---- the callback ----------------------------------------------------------------------
 
-    def _callback(self, loc, region, argc, argv, out, err, errlen, errloc, errloclen) -> int:
+    def _callback(self, frame: int) -> int:
         try:
             if threading.get_ident() not in self.threads:
                 # ctypes gives a foreign thread a fresh Python thread state per callback, and
@@ -260,17 +267,35 @@ class Driver:
                 # PyGILState_Ensure keeps this thread's state for the program's lifetime.
                 self.threads.add(threading.get_ident())
                 ctypes.pythonapi.PyGILState_Ensure()
-            values = _VALUE.iter_unpack(ctypes.string_at(argv, 16 * argc)) if argc else ()
-            return 0 if self.call(region, list(values), out) else 2  # 2: run the cpu code
+            mv = self.frames.get(frame)
+            if mv is None:
+                if len(self.frames) >= 256:
+                    self.frames.clear()
+                mv = self.frames[frame] = memoryview((ctypes.c_char * _FRAME_SIZE).from_address(frame)).cast("B")
+            _, region, argc, argv, keylen, keyaddr = _FRAME_IN.unpack_from(mv)
+            self._drain()
+            key = (mv[_FRAME_KEY_AT:_FRAME_KEY_AT + keylen].tobytes() if keyaddr == frame + _FRAME_KEY_AT
+                   else ctypes.string_at(keyaddr, keylen))
+            prepared = self.calls.get(key)
+            if prepared is None:
+                values = list(_VALUE.iter_unpack(ctypes.string_at(argv, 16 * argc))) if argc else []
+                prepared = self._prepare(region, values, key)
+                if prepared is None:
+                    return 2  # run the cpu code
+            comp, inputs = prepared
+            result = comp.run(*inputs)
+            result.block_until_ready()
+            self._store(result, comp, mv)
+            return 0
 
         except BaseException as e:  # noqa: BLE001 - nothing may unwind through C frames
             if isinstance(e, EshkolError):
                 msg, where = e.message, (str(e.loc) if e.loc.line > 0 else "")
             else:
                 msg, where = f"internal error in the XLA driver: {type(e).__name__}: {e}", ""
-            ctypes.memmove(err, msg.encode()[:errlen - 1] + b"\0", min(len(msg.encode()), errlen - 1) + 1)
-            ctypes.memmove(errloc, where.encode()[:errloclen - 1] + b"\0",
-                           min(len(where.encode()), errloclen - 1) + 1)
+            for at, size, text in ((_ERR_AT, _ERRLEN, msg), (_ERRLOC_AT, _ERRLOCLEN, where)):
+                data = text.encode()[:size - 1] + b"\0"
+                ctypes.memmove(frame + at, data, len(data))
             return 1
 
     def _drain(self) -> None:
@@ -283,47 +308,35 @@ class Driver:
             if n < len(self.released):
                 return
 
-    def call(self, region_id: int, values: list[tuple[int, int]], out: int) -> bool:
-        """Run region ``region_id`` on the argument values ((tag, payload) pairs) and store
-        the result at ``out``; False when the region's cpu code must run instead (inputs XLA
-        cannot take: values other than numbers, host tensors and symbols; for regions found
+    def _prepare(self, region_id: int, values: list[tuple[int, int]], key: bytes) -> tuple | None:
+        """The executable and its arguments for a call of region ``region_id`` on the argument
+        values ((tag, payload) pairs); None when the region's cpu code must run instead (inputs
+        XLA cannot take: values other than numbers, host tensors and symbols; for regions found
         automatically, also inputs the region cannot be compiled for).
 
-        The hot path: one pass over the inputs builds the signature (dtype and shape of each
-        tensor, kind of each number, values of the inputs the region is specialised on) and
-        the executable's arguments; both the executable and the device arrays that alias a
-        tensor's memory are looked up in dictionaries."""
-        self._drain()
+        The signature (dtype and shape of each tensor, kind of each number, values of the
+        inputs the region is specialised on) names the executable. When every argument can be
+        used again (aliases of tensors' memory, numbers), the pair is remembered under the
+        call's ``key``, so that the next call with the same inputs skips all of this."""
         region = self.regions[region_id]
         sig: list = []
         inputs: list = []
         static = region.static
+        reusable = True
         for i, (tag, payload) in enumerate(values):
             if tag == T_TENSOR:
-                # The tensor's header and its buffer's base address, as bytes, name a tensor
-                # already seen (the usual case: a model's weights, call after call).
-                raw = ctypes.string_at(payload, TENSOR.size)
-                buf = int.from_bytes(raw[_BUF_AT:], "little")
-                seen = self.seen.get(raw + ctypes.string_at(buf, 8) if buf else raw)
-                if seen is not None:
-                    sig.append(seen[0])
-                    inputs.append(seen[1])
-                    continue
-                h = TENSOR.unpack(raw)
+                h = TENSOR.unpack(ctypes.string_at(payload, TENSOR.size))
                 if h[3] != DEV_HOST:
-                    return False
-                dtype, rank = h[2], h[4]
+                    return None
+                dtype, rank, buf = h[2], h[4], h[23]
                 shape = h[7:7 + rank]
                 sig.append((dtype, shape))
                 base = _QWORD.unpack(ctypes.string_at(buf, 8))[0] if buf else 0
-                key = (base + h[6] * (4 if dtype == DT_F32 else 8), dtype, shape, h[15:15 + rank])
-                arr = self.views.get(key)
+                view = (base + h[6] * (4 if dtype == DT_F32 else 8), dtype, shape, h[15:15 + rank])
+                arr = self.views.get(view)
                 if arr is None:
-                    arr = self._device_array(payload, key)
-                if self.views.get(key) is arr:  # an alias of the tensor's memory: reusable
-                    if len(self.seen) >= 4096:
-                        self.seen.clear()
-                    self.seen[raw + ctypes.string_at(buf, 8) if buf else raw] = ((dtype, shape), arr)
+                    arr = self._device_array(payload, view)
+                reusable = reusable and self.views.get(view) is arr
                 inputs.append(arr)
             elif tag == T_FLONUM or tag == T_FIXNUM:
                 x = _DOUBLE.unpack(_QWORD.pack(payload))[0] if tag == T_FLONUM else payload
@@ -333,16 +346,17 @@ class Driver:
                 sig.append((tag, _symbol_name(payload)))
                 inputs.append(self._scalar(T_FIXNUM, 0))
             else:
-                return False
+                return None
         comp = self.compiled.get((region_id, tuple(sig)), MISSING)
         if comp is MISSING:
             comp = self._compile(region, values)
         if comp is None:
-            return False
-        result = comp.run(*inputs)
-        result.block_until_ready()
-        self._store(result, comp, out)
-        return True
+            return None
+        if reusable:
+            if len(self.calls) >= 4096:
+                self.calls.clear()
+            self.calls[key] = (comp, inputs)
+        return comp, inputs
 
     def _device_array(self, payload: int, key: tuple):
         """A device array for a host tensor: a zero-copy alias of its memory, cached by
@@ -415,13 +429,14 @@ class Driver:
             self.compiled[(region.id, tuple(sig))] = comp
             return comp
 
-    def _store(self, result, comp: Compiled, out: int) -> None:
-        """Store the result at ``out``: a number for rank 0, else a tensor over XLA's buffer."""
+    def _store(self, result, comp: Compiled, frame: memoryview) -> None:
+        """Write the result into the frame: a number for rank 0, else a tensor over XLA's
+        buffer (wrapped by the runtime once the callback returns)."""
         t = comp.result
         if t.rank == 0:
             x = np.asarray(result).item()
             value = (T_FIXNUM, int(x)) if t.dtype == "i64" else (T_FLONUM, _QWORD.unpack(_DOUBLE.pack(float(x)))[0])
-            ctypes.memmove(out, _VALUE.pack(*value), 16)
+            _RESULT.pack_into(frame, _OUT_AT, 0, *value)
             return
         if not self.backend.host:  # a GPU result: into a fresh runtime tensor
             data = np.ascontiguousarray(np.asarray(result))
@@ -429,13 +444,13 @@ class Driver:
             h = TENSOR.unpack(ctypes.string_at(tensor, TENSOR.size))
             if data.nbytes:
                 ctypes.memmove(_QWORD.unpack(ctypes.string_at(h[23], 8))[0], data.ctypes.data, data.nbytes)
-            ctypes.memmove(out, _VALUE.pack(T_TENSOR, tensor), 16)
+            _RESULT.pack_into(frame, _OUT_AT, 0, T_TENSOR, tensor)
             return
         handle = self.next_handle
         self.next_handle += 1
         self.live[handle] = result
-        ptr = result.unsafe_buffer_pointer() if t.size else None
-        self.rt.esk_xla_wrap(comp.code, t.rank, ctypes.addressof(comp.dims), ptr, handle, out)
+        ptr = result.unsafe_buffer_pointer() if t.size else 0
+        _WRAP.pack_into(frame, _OUT_AT, 1, 0, 0, ptr, handle, comp.code, t.rank, comp.dims_at)
 
 
 class EskString(ctypes.Structure):

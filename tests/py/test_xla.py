@@ -408,3 +408,24 @@ def test_reused_memory_and_mutated_tensors_give_fresh_results(env, tmp_path):
     assert outs["xla"] == outs["cpu"]
     np.testing.assert_array_equal(numbers(outs["xla"])[0], first)
     np.testing.assert_array_equal(numbers(outs["xla"])[1], second)
+
+
+def test_regions_with_many_inputs(env, tmp_path):
+    """A region of 50 tensors and a number: its call key outgrows the runtime's frame (the
+    driver then reads it from the heap); each call, repeated, gives the cpu target's numbers."""
+    names = [f"t{i}" for i in range(50)]
+    prog = tmp_path / "many.esk"
+    prog.write_text("".join(f"(define {n} (tensor-scale (ones 3) {i + 1}.0))\n" for i, n in enumerate(names))
+                    + "(define (f s) (tensor-scale (tensor-add " + " ".join(names[:2]) + ") s))\n"
+                    + "(define (g s) (with-xla-jit (tensor-mul (+ "
+                    + " ".join(f"(tensor-mul {n} s)" for n in names) + ") s)))\n"
+                    + "(display (list (g 1.0) (g 2.0) (g 2.0) (f 0.5))) (newline)\n")
+    outs = {}
+    for target in ("cpu", "xla"):
+        p = run([ESHKOL, "run", f"--target={target}", str(prog)], env)
+        assert p.returncode == 0, p.stderr
+        outs[target] = p.stdout
+    assert outs["xla"] == outs["cpu"]
+    total = sum(range(1, 51))
+    assert outs["xla"] == f"(#({total}.0 {total}.0 {total}.0) " + f"#({4 * total}.0 {4 * total}.0 {4 * total}.0) " * 2 \
+        + "#(1.5 1.5 1.5))\n"
