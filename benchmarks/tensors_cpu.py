@@ -177,7 +177,7 @@ def cases(reps: int) -> list[tuple[str, float, dict]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("only", nargs="*", help="substrings of case names to run")
     args = ap.parse_args()

@@ -186,7 +186,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=10, help="calls per timed batch (MLP; chain: a quarter)")
     ap.add_argument("--batches", type=int, default=15, help="timed batches per peer and pair")
     ap.add_argument("--warmup", type=int, default=3, help="untimed batches per peer first")
-    ap.add_argument("--pairs", type=int, default=8, help="fresh process pairs per model")
+    ap.add_argument("--pairs", type=int, default=12, help="fresh process pairs per model")
     a = ap.parse_args()
 
     import jax
