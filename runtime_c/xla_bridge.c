@@ -19,7 +19,7 @@
 /* One call of a region, shared with the driver.  The driver reads the inputs and the key; on
  * success it fills the result fields: `out` directly (numbers, tensors it made), or, with
  * wrap = 1, an XLA buffer that becomes a tensor here (esk_xla_wrap) without another call
- * through ctypes.  The layout is mirrored by FRAME in eshkol/runtime/xla.py. */
+ * through ctypes.  eshkol/runtime/xla.py mirrors the layout (_FRAME_IN and the offsets after it). */
 typedef struct {
   const char *loc;
   int64_t region;

@@ -358,17 +358,16 @@ class Driver:
             self.calls[key] = (comp, inputs)
         return comp, inputs
 
-    def _device_array(self, payload: int, key: tuple):
-        """A device array for a host tensor: a zero-copy alias of its memory, cached by
-        address, dtype, shape and strides (the memory of a live tensor at that address is what
-        the alias reads); strided or unaligned tensors are copied each time."""
-        addr = key[0]
+    def _device_array(self, payload: int, view: tuple):
+        """A device array for a host tensor: a zero-copy alias of its memory, cached under
+        ``view`` (address, dtype, shape, strides: the memory of a live tensor at that address
+        is what the alias reads); strided or unaligned tensors are copied each time."""
         host = _host_array(EskTensor.from_address(payload))
         arr = self.backend_().jax.device_put(host, self.backend.device)
-        if self.backend.host and host.size and arr.unsafe_buffer_pointer() == addr:  # an alias, not a copy
+        if self.backend.host and host.size and arr.unsafe_buffer_pointer() == view[0]:  # an alias, not a copy
             if len(self.views) >= 4096:
                 self.views.clear()
-            self.views[key] = arr
+            self.views[view] = arr
         return arr
 
     def _scalar(self, tag: int, x):
